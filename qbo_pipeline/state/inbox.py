@@ -1,0 +1,210 @@
+"""The inbox: change hints from QBO webhooks, CDC sweeps and the JobsiteOn change feed,
+waiting to be drained by a per-workspace incremental run.
+
+An event is only a hint that a record changed; the drain re-reads the record itself. So the
+inbox dedupes (per workspace, by `dedupe_key`) and never needs to be ordered exactly."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Iterable, NamedTuple
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection as SAConnection
+
+from qbo_pipeline.state._repo import Repository
+from qbo_pipeline.state.db import upsert_insert
+from qbo_pipeline.state.errors import StateError
+from qbo_pipeline.state.schema import INBOX_SOURCES, inbox as t
+from qbo_pipeline.state.types import utcnow
+
+# Rows per INSERT statement: keeps bind parameters well under SQLite's limit.
+_CHUNK = 500
+
+
+@dataclass(frozen=True)
+class NewInboxEvent:
+    workspace_id: str
+    source: str  # webhook | cdc | jobsiteon
+    entity: str
+    record_id: str
+    operation: str
+    dedupe_key: str
+    occurred_at: datetime | None = None
+    realm_id: str | None = None
+    payload: str | dict[str, Any] | list[Any] | None = None  # stored as JSON text
+
+    def row(self, received_at: datetime) -> dict[str, Any]:
+        if self.source not in INBOX_SOURCES:
+            raise StateError(f"inbox source must be one of {INBOX_SOURCES}, got {self.source!r}")
+        payload = self.payload
+        if payload is not None and not isinstance(payload, str):
+            payload = json.dumps(payload, separators=(",", ":"), default=str)
+        return {
+            "workspace_id": self.workspace_id,
+            "realm_id": self.realm_id,
+            "source": self.source,
+            "entity": self.entity,
+            "record_id": self.record_id,
+            "operation": self.operation,
+            "occurred_at": self.occurred_at,
+            "payload": payload,
+            "dedupe_key": self.dedupe_key,
+            "received_at": received_at,
+        }
+
+
+@dataclass(frozen=True)
+class InboxEvent:
+    id: int
+    workspace_id: str
+    realm_id: str | None
+    source: str
+    entity: str
+    record_id: str
+    operation: str
+    occurred_at: datetime | None
+    payload: str | None
+    dedupe_key: str
+    received_at: datetime
+    processed_at: datetime | None
+    claimed_by: str | None
+    claimed_at: datetime | None
+
+    @classmethod
+    def from_row(cls, row: sa.Row) -> InboxEvent:
+        return cls(**row._mapping)
+
+
+class PendingSummary(NamedTuple):
+    workspace_id: str
+    pending: int
+    max_id: int
+
+
+class InboxRepository(Repository):
+    def append(self, events: Iterable[NewInboxEvent], *, conn: SAConnection | None = None) -> int:
+        """Stores events in one transaction, silently skipping duplicates (same workspace
+        and dedupe_key, whether already stored or repeated within `events`). Returns how
+        many were new."""
+        now = utcnow()
+        rows = [event.row(now) for event in events]
+        if not rows:
+            return 0
+        inserted = 0
+        with self._write(conn) as c:
+            for start in range(0, len(rows), _CHUNK):
+                stmt = (
+                    upsert_insert(self._dialect, t)
+                    .values(rows[start : start + _CHUNK])
+                    .on_conflict_do_nothing(index_elements=[t.c.workspace_id, t.c.dedupe_key])
+                )
+                inserted += c.execute(stmt).rowcount
+        return inserted
+
+    def pending_summary(self, after_id: int | None = None) -> list[PendingSummary]:
+        """Per workspace with unprocessed events: how many, and the highest id. With
+        `after_id`, only workspaces that received something newer than that id.
+
+        One query over the partial index of pending rows: its cost follows the number of
+        pending events, not the processed history (for the inbox sensor's 5 s ticks)."""
+        query = (
+            sa.select(t.c.workspace_id, sa.func.count().label("pending"), sa.func.max(t.c.id).label("max_id"))
+            .where(t.c.processed_at.is_(None))
+            .group_by(t.c.workspace_id)
+            .order_by(t.c.workspace_id)
+        )
+        if after_id is not None:
+            query = query.having(sa.func.max(t.c.id) > after_id)
+        with self._engine.connect() as c:
+            return [PendingSummary(ws, int(n), int(m)) for ws, n, m in c.execute(query)]
+
+    def claim(self, workspace_id: str, limit: int, worker: str) -> list[InboxEvent]:
+        """Claims up to `limit` unclaimed pending events of a workspace for `worker`, oldest
+        first. Concurrent claimers (threads or processes) never receive the same event:
+        Postgres skips rows another transaction has locked; SQLite serializes writers."""
+        pending = (
+            sa.select(t.c.id)
+            .where(t.c.workspace_id == workspace_id, t.c.processed_at.is_(None), t.c.claimed_by.is_(None))
+            .order_by(t.c.id)
+            .limit(limit)
+        )
+        if self._dialect == "postgresql":
+            pending = pending.with_for_update(skip_locked=True)
+        stmt = (
+            sa.update(t)
+            .where(t.c.id.in_(pending.scalar_subquery()))
+            .values(claimed_by=worker, claimed_at=utcnow())
+            .returning(*t.c)
+        )
+        with self._write() as c:
+            events = [InboxEvent.from_row(r) for r in c.execute(stmt)]
+        return sorted(events, key=lambda e: e.id)
+
+    def mark_processed(self, ids: Iterable[int], *, conn: SAConnection | None = None) -> int:
+        """Marks events processed (drops them from the pending index); returns how many."""
+        ids = list(ids)
+        done = 0
+        now = utcnow()
+        with self._write(conn) as c:
+            for start in range(0, len(ids), _CHUNK):
+                done += c.execute(
+                    sa.update(t)
+                    .where(t.c.id.in_(ids[start : start + _CHUNK]), t.c.processed_at.is_(None))
+                    .values(processed_at=now)
+                ).rowcount
+        return done
+
+    def release(self, ids: Iterable[int]) -> int:
+        """Returns claimed, unprocessed events to the pool (after a failed drain)."""
+        ids = list(ids)
+        released = 0
+        with self._write() as c:
+            for start in range(0, len(ids), _CHUNK):
+                released += c.execute(
+                    sa.update(t)
+                    .where(t.c.id.in_(ids[start : start + _CHUNK]), t.c.processed_at.is_(None))
+                    .values(claimed_by=None, claimed_at=None)
+                ).rowcount
+        return released
+
+    def release_stale(self, older_than: timedelta = timedelta(minutes=15)) -> int:
+        """Releases claims older than `older_than` whose worker died before finishing."""
+        with self._write() as c:
+            return c.execute(
+                sa.update(t)
+                .where(
+                    t.c.processed_at.is_(None),
+                    t.c.claimed_by.is_not(None),
+                    t.c.claimed_at < utcnow() - older_than,
+                )
+                .values(claimed_by=None, claimed_at=None)
+            ).rowcount
+
+    def pending(self, workspace_id: str, limit: int = 1000) -> list[InboxEvent]:
+        """Pending events of a workspace (claimed or not), oldest first — for inspection."""
+        with self._read() as c:
+            rows = c.execute(
+                sa.select(t)
+                .where(t.c.workspace_id == workspace_id, t.c.processed_at.is_(None))
+                .order_by(t.c.id)
+                .limit(limit)
+            )
+            return [InboxEvent.from_row(r) for r in rows]
+
+    def count(self, workspace_id: str | None = None, *, pending_only: bool = False) -> int:
+        query = sa.select(sa.func.count()).select_from(t)
+        if workspace_id is not None:
+            query = query.where(t.c.workspace_id == workspace_id)
+        if pending_only:
+            query = query.where(t.c.processed_at.is_(None))
+        with self._read() as c:
+            return int(c.execute(query).scalar_one())
+
+    def purge_processed(self, older_than: timedelta = timedelta(days=30)) -> int:
+        """Deletes processed events older than `older_than`; returns how many."""
+        with self._write() as c:
+            return c.execute(
+                sa.delete(t).where(t.c.processed_at.is_not(None), t.c.processed_at < utcnow() - older_than)
+            ).rowcount

@@ -1,6 +1,5 @@
 """Nightly deep reconciliation: full mirrors, diffs, corrections and checks for every
 connected workspace, at 02:00 in a configurable timezone."""
-from __future__ import annotations
 
 import os
 

@@ -7,6 +7,8 @@ afterwards so other test modules see the emulator as they expect.
 """
 from __future__ import annotations
 
+import threading
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -119,6 +121,20 @@ def make_harness(control: Control, *, limits: RateLimits | None = None, company:
         **client_kwargs,
     )
     return Harness(control, endpoints, company, client, tokens, oauth, rotations)
+
+
+def switch_off_after_first(control: Control, realm: str, kind: str, **off: Any) -> threading.Thread:
+    """Turns the realm's injected faults off once the emulator has counted one `kind` request,
+    so that exactly the first attempt meets the fault."""
+    def run() -> None:
+        deadline = time.monotonic() + 10
+        while control.requests(realm)[kind] < 1 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        control.faults(realm, **off)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread
 
 
 @pytest.fixture(scope="module")

@@ -105,3 +105,9 @@ def test_retry_after_forms():
     assert parse_retry_after("12") == 12.0
     assert parse_retry_after(None) is None
     assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0
+
+
+def test_duplicate_requestid_fault():
+    error = error_from_fault({"type": "ValidationFault", "Error": [{"Message": "Duplicate Request", "code": "600",
+                              "Detail": "RequestId already exists"}]})
+    assert isinstance(error, QBODuplicateError) and "already ran" in error.hint

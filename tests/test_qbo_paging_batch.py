@@ -3,7 +3,9 @@ from __future__ import annotations
 
 from qbo_pipeline.qbo import BatchOperation, request_id_for
 from qbo_pipeline.qbo.batch import plan_chunks
-from qbo_client_fixtures import control, qbo  # noqa: F401 - fixtures
+import time
+
+from qbo_client_fixtures import control, make_harness, qbo, switch_off_after_first  # noqa: F401
 
 
 def test_query_all_pages_2500_records_in_three_queries(qbo):
@@ -48,6 +50,20 @@ def test_batch_chunks_of_30_and_replay_creates_nothing_twice(qbo):
     again = qbo.client.batch(operations, request_id=request_id_for("ws", "test-batch"))
     assert [o.entity.Id for o in again] == [o.entity.Id for o in outcomes]
     assert qbo.client.count("Customer") == 65
+
+
+def test_batch_chunk_that_times_out_is_resent_and_replayed(control):
+    harness = make_harness(control, timeout=0.4)
+    control.faults(harness.realm, timeout_rate=1.0, timeout_seconds=1.0, timeout_mode="execute")
+    switch = switch_off_after_first(control, harness.realm, "batch", timeout_rate=0.0)
+    operations = [BatchOperation.create("Customer", {"DisplayName": f"Slow Batch {i}"}) for i in range(30)]
+    outcomes = harness.client.batch(operations)
+    switch.join()
+    time.sleep(1.0)  # the first, slow execution finishes on the server meanwhile
+    assert all(o.ok for o in outcomes)
+    assert harness.counts()["batch"] >= 2  # the chunk was sent again ...
+    assert harness.client.count("Customer") == 30  # ... and created nothing twice
+    harness.assert_not_throttled()
 
 
 def test_chunk_request_ids_are_deterministic_and_bids_short():

@@ -8,34 +8,28 @@ import pytest
 
 from qbo_pipeline.qbo import (
     BatchOperation,
+    QBODuplicateError,
     QBONetworkError,
     QBOServerError,
     QBOThrottleError,
-    RateLimiter,
     request_id_for,
     select,
 )
-from qbo_client_fixtures import TIME_SCALE, client_limits, control, make_harness, qbo  # noqa: F401
-
-
-def _switch_off_after_first(control, realm: str, kind: str, **off: object) -> threading.Thread:
-    """Turns the realm's faults off as soon as the emulator has counted one `kind` request."""
-    def run() -> None:
-        deadline = time.monotonic() + 10
-        while control.requests(realm)[kind] < 1 and time.monotonic() < deadline:
-            time.sleep(0.01)
-        control.faults(realm, **off)
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    return thread
+from qbo_client_fixtures import (  # noqa: F401 - fixtures
+    TIME_SCALE,
+    client_limits,
+    control,
+    make_harness,
+    qbo,
+    switch_off_after_first,
+)
 
 
 def test_timed_out_create_is_retried_and_exists_once(control):
     harness = make_harness(control, timeout=0.4)
     realm = harness.realm
     control.faults(realm, timeout_rate=1.0, timeout_seconds=1.0, timeout_mode="execute")
-    switch = _switch_off_after_first(control, realm, "write", timeout_rate=0.0)
+    switch = switch_off_after_first(control, realm, "write", timeout_rate=0.0)
     request_id = request_id_for("ws-1", "Customer", "contact-17", "create", 1)
     created = harness.client.create("Customer", {"DisplayName": "Slow Lane Inc"}, request_id=request_id)
     switch.join()
@@ -160,9 +154,21 @@ def test_server_errors_are_retried_five_times_then_raised(control):
 def test_a_server_error_then_success(control):
     harness = make_harness(control)
     control.faults(harness.realm, error_rate=1.0, error_status=500)
-    switch = _switch_off_after_first(control, harness.realm, "write", error_rate=0.0)
+    switch = switch_off_after_first(control, harness.realm, "write", error_rate=0.0)
     created = harness.client.create("Vendor", {"DisplayName": "Flaky Supply"})
     switch.join()
     assert created.DisplayName == "Flaky Supply"
     assert harness.counts()["write"] >= 2
     assert harness.client.count("Vendor") == 1
+
+
+def test_requestid_fault600_mode_reports_the_duplicate_request(control):
+    harness = make_harness(control)
+    control.company_settings(harness.realm, requestid_mode="fault600")
+    request_id = request_id_for("ws-1", "Vendor", "sub-9", "create", 1)
+    first = harness.client.create("Vendor", {"DisplayName": "Proactive Framing"}, request_id=request_id)
+    with pytest.raises(QBODuplicateError) as info:
+        harness.client.create("Vendor", {"DisplayName": "Proactive Framing"}, request_id=request_id)
+    assert info.value.code == "600" and "already ran" in info.value.hint
+    assert [v.Id for v in harness.client.query_all("Vendor", [("DisplayName", "LIKE", "Proactive%")],
+                                                   include_inactive=True)] == [first.Id]

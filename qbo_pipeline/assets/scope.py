@@ -1,14 +1,13 @@
 """What one run works on. A full run (nightly, Sync Now, backfill) covers every record; an
 incremental run covers the records named by the inbox events it claimed — plus, through the
 id map, their counterparts on the other side, so each diff sees both halves of a pair."""
-from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
 
 import dagster as dg
 
-from qbo_pipeline.entities import REGISTRY
+from qbo_pipeline.entities import REGISTRY, RegistryError, get_spec
 from qbo_pipeline.partitions import FULL, INCREMENTAL, MODE_TAG, workspaces
 from qbo_pipeline.resources import StateResource
 
@@ -28,6 +27,11 @@ class SyncScope:
     jobsiteon_ids: dict[str, set[str]] = field(default_factory=dict)
     # QBO ids CDC reported as deleted (tombstones): they cannot be read any more
     qbo_deleted: dict[str, set[str]] = field(default_factory=dict)
+    # Entities with an in-scope record that is not linked yet. Its twin may be any record
+    # of the other side (matched by email, name or number), so that side is read in full —
+    # a new record is never created before it was matched against everything.
+    match_all_qbo: set[str] = field(default_factory=set)
+    match_all_jobsiteon: set[str] = field(default_factory=set)
 
     @property
     def full(self) -> bool:
@@ -36,31 +40,48 @@ class SyncScope:
     def is_empty_for(self, entity: str) -> bool:
         return not self.full and not self.qbo_ids.get(entity) and not self.jobsiteon_ids.get(entity)
 
+    def qbo_full(self, entity: str) -> bool:
+        return self.full or entity in self.match_all_qbo
+
+    def jobsiteon_full(self, entity: str) -> bool:
+        return self.full or entity in self.match_all_jobsiteon
+
 
 _SPEC_BY_QBO = {spec.qbo_entity.lower(): spec for spec in REGISTRY.values()}
-_SPEC_BY_TABLE = {spec.jobsiteon_table: spec for spec in REGISTRY.values()}
+
+
+def _spec_for(entity: str):
+    """Events name entities as QBO does (webhooks, CDC: "Customer"), as JobsiteOn does
+    (the change feed: "contacts") or by registry name (re-queued dead letters)."""
+    try:
+        return get_spec(entity)
+    except RegistryError:
+        return _SPEC_BY_QBO.get(entity.lower())
 
 
 def scope_from_events(workspace_id: str, mode: str, events, id_map_lookup) -> SyncScope:
     """Pure: groups claimed events by entity and side, then widens each side with the
-    other side's linked ids. `id_map_lookup(entity, side, ids) -> ids on the other side`."""
+    other side's linked ids. `id_map_lookup(entity, side, ids) -> ids on the other side`
+    (one per linked id given)."""
     scope = SyncScope(workspace_id, mode, [e.id for e in events])
     qbo, jobsiteon, deleted = defaultdict(set), defaultdict(set), defaultdict(set)
     for event in events:
+        spec = _spec_for(event.entity)
         if event.source in QBO_SOURCES:
-            spec = _SPEC_BY_QBO.get(event.entity.lower())
             if spec is None:
                 continue  # an entity we do not sync (e.g. Account): nothing to do
             qbo[spec.name].add(str(event.record_id))
             if event.operation.lower() in ("delete", "deleted"):
                 deleted[spec.name].add(str(event.record_id))
-        else:
-            spec = _SPEC_BY_TABLE.get(event.entity) or REGISTRY.get(event.entity)
-            if spec is not None:
-                jobsiteon[spec.name].add(str(event.record_id))
+        elif spec is not None:
+            jobsiteon[spec.name].add(str(event.record_id))
     for name in set(qbo) | set(jobsiteon):
         linked_jobsiteon = id_map_lookup(name, "qbo", sorted(qbo[name]))
         linked_qbo = id_map_lookup(name, "jobsiteon", sorted(jobsiteon[name]))
+        if len(linked_jobsiteon) < len(qbo[name] - deleted[name]):
+            scope.match_all_jobsiteon.add(name)
+        if len(linked_qbo) < len(jobsiteon[name]):
+            scope.match_all_qbo.add(name)
         jobsiteon[name] |= set(linked_jobsiteon)
         qbo[name] |= set(linked_qbo)
     scope.qbo_ids, scope.jobsiteon_ids, scope.qbo_deleted = dict(qbo), dict(jobsiteon), dict(deleted)

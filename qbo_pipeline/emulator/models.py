@@ -41,7 +41,7 @@ _UNNAMED = {("Payment", "DepositToAccountRef")}
 class Record:
     """One stored object: `data` is exactly what a read returns (before reference names)."""
 
-    __slots__ = ("data", "created", "updated", "created_seq", "seq", "next_line_id")
+    __slots__ = ("data", "created", "updated", "created_seq", "seq")
 
     def __init__(self, data: dict[str, Any], created: datetime, seq: int) -> None:
         self.data = data
@@ -49,7 +49,6 @@ class Record:
         self.updated = created
         self.created_seq = seq
         self.seq = seq
-        self.next_line_id = 1
 
 
 @dataclass

@@ -16,6 +16,8 @@ Works unchanged against production, the Intuit sandbox and the local emulator â€
 """
 from __future__ import annotations
 
+from types import ModuleType as _ModuleType
+
 from .batch import MAX_BATCH_ITEMS, BatchOperation, BatchOutcome
 from .cdc import CDCResult, parse_cdc_body
 from .client import QBOClient, QueryPage
@@ -36,7 +38,7 @@ from .errors import (
     error_from_response,
 )
 from .http import close_shared_http_client, shared_http_client
-from .idempotency import request_id_for
+from .idempotency import derived_request_id, request_id_for
 from .jsoncodec import dumps as dumps_json, loads as loads_json
 from .models import (
     ENTITY_MODELS,
@@ -85,4 +87,7 @@ from .oauth import ACCOUNTING_SCOPE, InMemoryTokenSource, OAuthClient, StaticTok
 from .query import Condition, Query, escape_string, literal, select, select_count
 from .ratelimit import RateLimiter, RateLimits, limiter_for, reset_limiters
 
-__all__ = [name for name in dir() if not name.startswith("_") and name not in ("annotations",)]
+__all__ = sorted(
+    name for name, value in globals().items()
+    if not name.startswith("_") and name != "annotations" and not isinstance(value, _ModuleType)
+)

@@ -10,6 +10,7 @@ across process restarts) or a random one that stays the same across this call's 
 from __future__ import annotations
 
 import logging
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -23,6 +24,7 @@ from .config import QBOEndpoints
 from .errors import QBOError, QBOStaleObjectError
 from .http import Response, RetryPolicy, Transport
 from .idempotency import derived_request_id
+from .oauth import TokenSource
 from .models import (
     DELETABLE_ENTITIES,
     NAME_LIST_ENTITIES,
@@ -41,13 +43,15 @@ log = logging.getLogger(__name__)
 
 MINOR_VERSION = 75
 _SALES_VOIDS_BY_UPDATE = {"Payment", "SalesReceipt", "BillPayment"}
+_QUOTED = re.compile(r"'(?:\\.|[^'\\])*'")
+_ACTIVE_FILTER = re.compile(r"(?:^|\s)active\s*(?:=|<|>|in\b)", re.IGNORECASE)
 
 
 class QBOClient:
     def __init__(
         self,
         realm_id: str,
-        token_source: Any,
+        token_source: TokenSource,
         endpoints: QBOEndpoints | None = None,
         *,
         minor_version: int = MINOR_VERSION,
@@ -306,7 +310,7 @@ class QBOClient:
     def _filtered(self, query, name: str, where: WhereClause, include_inactive: bool):
         conditions = conditions_text(where)
         query = query.where_all(conditions)
-        mentions_active = any("active" in condition.lower() for condition in conditions)
+        mentions_active = any(_ACTIVE_FILTER.search(_QUOTED.sub("''", c)) for c in conditions)
         if include_inactive and name in NAME_LIST_ENTITIES and not mentions_active:
             query = query.where_in("Active", [True, False])
         return query

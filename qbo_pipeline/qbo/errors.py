@@ -221,7 +221,7 @@ def categorize(
         return ErrorCategory.STALE
     if code in ("610", "2500") or status_code == 404:
         return ErrorCategory.NOT_FOUND
-    if code in ("6240", "6140") or "duplicate" in text:
+    if code in ("6240", "6140", "600") or "duplicate" in text:
         return ErrorCategory.DUPLICATE
     if (status_code is not None and status_code >= 500) or kind == "systemfault" or _code_number(code) >= 10000:
         return ErrorCategory.SERVER
@@ -246,6 +246,9 @@ def hint_for(category: ErrorCategory, code: str | None, element: str | None, det
     if code == "6140":
         return ("the document number {number} is already used by another transaction in QuickBooks; "
                 "change the number or merge the duplicate, then retry")
+    if code == "600":
+        return ("QuickBooks already ran this exact request (same requestid) and did not repeat it; "
+                "the record exists there — the next sync finds and links it")
     if code == "610":
         return ("the record, or one it links to, was deleted or made inactive in QuickBooks; "
                 "re-create or reactivate it, or unlink so the next sync creates a fresh copy")

@@ -19,13 +19,16 @@ import random
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 import httpx
 
 from .errors import ErrorCategory, QBOError, error_from_fault, error_from_response, network_error
 from .jsoncodec import dumps, loads
 from .ratelimit import RateLimiter, RequestKind
+
+if TYPE_CHECKING:
+    from .oauth import TokenSource
 
 log = logging.getLogger("qbo_pipeline.qbo.http")
 
@@ -87,7 +90,7 @@ class Transport:
     def __init__(
         self,
         *,
-        token_source: Any,
+        token_source: "TokenSource",
         limiter: RateLimiter,
         retry: RetryPolicy,
         timeout: float,

@@ -31,6 +31,8 @@ class DiffResult:
     changed: pd.DataFrame  # one bool column per compared column (+ lines)
     jobsiteon: pd.DataFrame  # normalized compared values, aligned with pairs
     qbo: pd.DataFrame
+    jobsiteon_rows: pd.DataFrame  # the raw rows, aligned with pairs
+    qbo_rows: pd.DataFrame
 
     def __len__(self) -> int:
         return len(self.pairs)
@@ -53,9 +55,9 @@ def _qbo_moved(ctx: Context, qpos: np.ndarray, mpos: np.ndarray) -> np.ndarray:
     has_link = mpos >= 0
     take = np.where(has_link, mpos, 0)
     token = ctx.qbo["qbo_sync_token"].to_numpy(object)[qpos] if "qbo_sync_token" in ctx.qbo else np.full(len(qpos), None)
-    updated = pd.DatetimeIndex(ctx.qbo["qbo_updated_at"].to_numpy()[qpos]) if "qbo_updated_at" in ctx.qbo else None
+    updated = _times(ctx.qbo, "qbo_updated_at", qpos)
     recorded = links["qbo_version"].to_numpy(object)[take] if len(links) else np.full(len(qpos), None)
-    recorded_at = pd.DatetimeIndex(links["qbo_version_at"].to_numpy()[take]) if len(links) else None
+    recorded_at = _times(links, "qbo_version_at", take) if len(links) else None
     moved = np.ones(len(qpos), dtype=bool)
     for i in range(len(qpos)):
         if not has_link[i]:
@@ -74,12 +76,23 @@ def _qbo_moved(ctx: Context, qpos: np.ndarray, mpos: np.ndarray) -> np.ndarray:
     return moved
 
 
+def _times(frame: pd.DataFrame, column: str, positions: np.ndarray) -> pd.DatetimeIndex | None:
+    """Timestamps of some rows as a UTC DatetimeIndex (a positional take on the datetime
+    array: converting a whole 1M-row tz-aware column to objects would take a second)."""
+    if column not in frame.columns:
+        return None
+    series = frame[column]
+    if not isinstance(series.dtype, pd.DatetimeTZDtype):
+        series = pd.to_datetime(series, utc=True, errors="coerce")
+    return pd.DatetimeIndex(series.array.take(positions))
+
+
 def _jobsiteon_moved(ctx: Context, jpos: np.ndarray, mpos: np.ndarray) -> np.ndarray:
     has_link = mpos >= 0
     if not has_link.any():
         return np.ones(len(jpos), dtype=bool)
-    updated = pd.DatetimeIndex(ctx.jobsiteon["updated_at"].to_numpy()[jpos])
-    recorded = pd.DatetimeIndex(ctx.id_map["jobsiteon_at"].to_numpy()[np.where(has_link, mpos, 0)])
+    updated = _times(ctx.jobsiteon, "updated_at", jpos)
+    recorded = _times(ctx.id_map, "jobsiteon_at", np.where(has_link, mpos, 0))
     unknown = recorded.isna() | updated.isna()
     later = np.asarray(updated > recorded)
     return ~has_link | np.asarray(unknown) | later
@@ -106,18 +119,14 @@ def diff(ctx: Context, m: MatchResult) -> DiffResult:
         q_same = np.asarray(fingerprints(qc, q_alive), dtype=object) == recorded
         j_changed &= ~(known & j_same)
         q_changed &= ~(known & q_same)
-    j_updated = pd.DatetimeIndex(ctx.jobsiteon["updated_at"].to_numpy()[jpos])
-    q_updated = (
-        pd.DatetimeIndex(ctx.qbo["qbo_updated_at"].to_numpy()[qpos])
-        if "qbo_updated_at" in ctx.qbo else pd.DatetimeIndex([pd.NaT] * len(qpos), tz="UTC")
-    )
-    if j_updated.tz is None:
-        j_updated = j_updated.tz_localize("UTC")
-    if q_updated.tz is None:
-        q_updated = q_updated.tz_localize("UTC")
+    j_updated = _times(ctx.jobsiteon, "updated_at", jpos)
+    q_updated = _times(ctx.qbo, "qbo_updated_at", qpos)
+    if q_updated is None:
+        q_updated = pd.DatetimeIndex([pd.NaT] * len(qpos), tz="UTC")
     # Ties and unknown times go to JobsiteOn: the system of record for what it pushes.
     j_newer = np.asarray(q_updated.isna() | (~j_updated.isna() & (j_updated >= q_updated)))
     pairs = pairs.assign(
         j_alive=j_alive, q_alive=q_alive, j_changed=j_changed, q_changed=q_changed, j_newer=j_newer
     )
-    return DiffResult(pairs=pairs, changed=changed, jobsiteon=jc, qbo=qc)
+    return DiffResult(pairs=pairs, changed=changed, jobsiteon=jc, qbo=qc,
+                      jobsiteon_rows=j_rows, qbo_rows=q_rows)

@@ -50,20 +50,20 @@ def normalize_id_map(id_map: pd.DataFrame | None, spec: EntitySpec) -> pd.DataFr
     frame = id_map
     if "entity" in frame.columns:
         frame = frame[frame["entity"].isin(_entity_names(spec))]
+    n = len(frame)
     columns: dict[str, object] = {}
     for name in frame.columns:
         target = ID_MAP_ALIASES.get(name, name)
         if target in ID_MAP_COLUMNS and target not in columns:
-            columns[target] = frame[name].to_numpy()
-    n = len(frame)
+            columns[target] = frame[name].reset_index(drop=True)
     for name in ID_MAP_COLUMNS:
         if name not in columns:
-            columns[name] = np.full(n, None, dtype=object)
-    out = pd.DataFrame(columns, copy=False)
+            columns[name] = pd.Series(np.full(n, None, dtype=object))
     for name in ("qbo_version_at", "jobsiteon_at"):
-        if not isinstance(out[name].dtype, pd.DatetimeTZDtype):
-            out[name] = pd.to_datetime(out[name], utc=True, errors="coerce", format="ISO8601")
-    return out[list(ID_MAP_COLUMNS)]
+        if not isinstance(columns[name].dtype, pd.DatetimeTZDtype):
+            columns[name] = pd.to_datetime(columns[name], utc=True, errors="coerce", format="ISO8601")
+    out = pd.DataFrame({name: columns[name] for name in ID_MAP_COLUMNS}, copy=False)
+    return out
 
 
 @dataclass
@@ -173,9 +173,9 @@ def make_context(
         )
     return Context(
         spec=spec,
-        jobsiteon=jobsiteon.reset_index(drop=True),
-        qbo=qbo.reset_index(drop=True),
-        id_map=normalize_id_map(id_map, spec).reset_index(drop=True),
+        jobsiteon=jobsiteon,
+        qbo=qbo,
+        id_map=normalize_id_map(id_map, spec),
         refs=build_ref_maps(spec, id_map, ref_id_maps),
         settings=WorkspaceSettings.coerce(settings),
         qbo_complete=qbo_complete,
@@ -214,6 +214,12 @@ def _field_values(ctx: Context, frame: pd.DataFrame, side: str, column: str) -> 
     if column in frame.columns:
         return frame[column]
     return pd.Series(np.full(len(frame), None, dtype=object), index=frame.index)
+
+
+def fast_names(ctx: Context) -> list[str]:
+    """The keys of fast_columns(), aligned with ctx.compared_columns."""
+    names = [f"c{index}" for index, _ in enumerate(ctx.spec.compared_fields)]
+    return names + (["c_lines"] if ctx.spec.line_spec is not None else [])
 
 
 def fast_columns(ctx: Context, frame: pd.DataFrame, side: str) -> dict[str, np.ndarray]:
@@ -287,17 +293,32 @@ def _translate_line(ctx: Context, line: Mapping[str, object]) -> dict[str, objec
     return out
 
 
-def fingerprint(values: tuple) -> str:
-    """The content hash the id map stores: 16 hex digits over the normalized compared values."""
-    return hashlib.blake2b(repr(values).encode(), digest_size=8).hexdigest()
+_MIX = np.uint64(0x9E3779B97F4A7C15)
 
 
-def fingerprints(comparable: pd.DataFrame, alive: np.ndarray) -> list[str]:
-    rows = comparable.itertuples(index=False, name=None)
-    return [fingerprint(tuple(row) + (bool(a),)) for row, a in zip(rows, alive)]
+def fingerprints(columns: list[np.ndarray], alive: np.ndarray) -> np.ndarray:
+    """The content hash the id map stores, per row: 16 hex digits over the row's compared
+    values in their fast form (fast_columns: raw text, normalized everything else, QBO
+    references as JobsiteOn ids) plus liveness. Deterministic across processes (pandas'
+    fixed-key SipHash). Raw text makes it conservative: it is only ever compared with a
+    later hash of the same side, to tell "unchanged since the last sync"."""
+    n = len(alive)
+    acc = np.full(n, 0xCBF29CE484222325, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for column in list(columns) + [np.asarray(alive, dtype=bool)]:
+            values = column if column.dtype != object else column.astype(object)
+            acc = (acc * _MIX) ^ pd.util.hash_array(values, categorize=False)
+    return np.array([format(int(x), "016x") for x in acc], dtype=object)
+
+
+def fingerprint(values: tuple, alive: bool) -> str:
+    """`fingerprints` of one row (values in fast form, in compared-column order)."""
+    columns = [np.array([v], dtype=object) for v in values]
+    return str(fingerprints(columns, np.array([alive]))[0])
 
 
 __all__ = [
     "Context", "RefMap", "UNMAPPED", "make_context", "normalize_id_map", "fast_columns",
     "comparable_frame", "canonical_values", "fingerprint", "fingerprints", "jobsiteon_active",
+    "fast_names",
 ]

@@ -43,6 +43,8 @@ class MatchResult:
     q_unmatched: np.ndarray
     j_linked_row: np.ndarray = field(repr=False)  # JobsiteOn position -> join row (-1)
     q_linked_row: np.ndarray = field(repr=False)
+    fast_j: dict[str, np.ndarray] = field(repr=False, default_factory=dict)  # frames.fast_columns
+    fast_q: dict[str, np.ndarray] = field(repr=False, default_factory=dict)
 
 
 def connect() -> duckdb.DuckDBPyConnection:
@@ -101,6 +103,7 @@ def id_join(ctx: Context, con: duckdb.DuckDBPyConnection) -> tuple[np.ndarray, .
     return (
         np.asarray(result["mp"], dtype=np.int64), np.asarray(result["jp"], dtype=np.int64),
         np.asarray(result["qp"], dtype=np.int64), np.asarray(result["eq"], dtype=bool),
+        j_cols, q_cols,
     )
 
 
@@ -124,7 +127,7 @@ def match(ctx: Context, con: duckdb.DuckDBPyConnection | None = None) -> MatchRe
     own = con is None
     con = con or connect()
     try:
-        mp, jp, qp, eq = id_join(ctx, con)
+        mp, jp, qp, eq, fast_j, fast_q = id_join(ctx, con)
         n_j, n_q = len(ctx.jobsiteon), len(ctx.qbo)
         duplicate = (
             _duplicates(mp, len(ctx.id_map)) | _duplicates(jp, n_j) | _duplicates(qp, n_q)
@@ -138,18 +141,17 @@ def match(ctx: Context, con: duckdb.DuckDBPyConnection | None = None) -> MatchRe
         j_active = ctx.alive("jobsiteon") & syncable(ctx)
         q_active = ctx.alive("qbo")
         keys = _KeyMatcher(ctx, con, j_active, q_active, j_linked_row, q_linked_row, mp)
-        links, blocked, j_rest, q_rest = keys.run(
+        links, blocked = keys.run(
             j_only[j_active[j_only]], q_only[q_active[q_only]]
         )
         matched_j = set(links["jpos"]) | set(blocked["jpos"][blocked["jpos"] >= 0])
         matched_q = set(links["qpos"]) | set(blocked["qpos"][blocked["qpos"] >= 0])
-        j_unmatched = np.array([p for p in j_only if p not in matched_j], dtype=np.int64)
-        q_unmatched = np.array([p for p in q_only if p not in matched_q], dtype=np.int64)
-        del j_rest, q_rest
+        j_unmatched = j_only[~np.isin(j_only, np.fromiter(matched_j, np.int64, len(matched_j)))]
+        q_unmatched = q_only[~np.isin(q_only, np.fromiter(matched_q, np.int64, len(matched_q)))]
         return MatchResult(
             mpos=mp, jpos=jp, qpos=qp, equal=eq, duplicate=duplicate, links=links,
             blocked=blocked, j_unmatched=j_unmatched, q_unmatched=q_unmatched,
-            j_linked_row=j_linked_row, q_linked_row=q_linked_row,
+            j_linked_row=j_linked_row, q_linked_row=q_linked_row, fast_j=fast_j, fast_q=fast_q,
         )
     finally:
         if own:
@@ -339,8 +341,7 @@ class _KeyMatcher:
                 done_q.add(q)
             j_left -= done_j
             q_left -= done_q
-        return (_frame(links, _LINK_COLUMNS), _frame(blocked, _BLOCK_COLUMNS),
-                np.array(sorted(j_left), dtype=np.int64), np.array(sorted(q_left), dtype=np.int64))
+        return _frame(links, _LINK_COLUMNS), _frame(blocked, _BLOCK_COLUMNS)
 
     def _ambiguity(self, side: str, pos: int, candidates: list[int], back: dict, key: MatchKey) -> str:
         other = "qbo" if side == "jobsiteon" else "jobsiteon"

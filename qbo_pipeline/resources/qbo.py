@@ -1,6 +1,5 @@
 """QuickBooks Online as a Dagster resource: endpoints, the OAuth app, the token vault and
 the client's I/O policy (timeouts, retries with backoff, per-realm rate limits)."""
-from __future__ import annotations
 
 import dataclasses
 from typing import Optional
@@ -60,7 +59,8 @@ class QBOResource(dg.ConfigurableResource):
 
     def client(self, store: StateStore, workspace_id: str):
         """A client for the workspace's realm; tokens refresh through the state database."""
-        from qbo_pipeline.qbo import QBOClient, RealmRateLimiter
+        from qbo_pipeline.qbo import QBOClient
+        from qbo_pipeline.qbo.ratelimit import limiter_for, scaled_limits
 
         connection = store.connections.require(workspace_id)
         tokens = DatabaseTokenSource(store, self.vault(), workspace_id, self.oauth())
@@ -70,7 +70,7 @@ class QBOResource(dg.ConfigurableResource):
             self.endpoints(),
             timeout=self.timeout_seconds,
             max_attempts=self.max_attempts,
-            limiter=RealmRateLimiter.for_realm(connection.realm_id, time_scale=self.time_scale),
+            limiter=limiter_for(connection.realm_id, scaled_limits(self.time_scale)),
         )
 
 

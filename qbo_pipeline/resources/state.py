@@ -1,5 +1,4 @@
 """The sync-state database as a Dagster resource."""
-from __future__ import annotations
 
 import functools
 from typing import Optional

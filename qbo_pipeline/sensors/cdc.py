@@ -1,7 +1,6 @@
 """CDC sweep sensor: every workspace gets a change-data-capture sweep on its own interval
 (15 minutes unless its settings say otherwise), catching what webhooks missed — dropped
 deliveries, deletes, voids. The tick only decides; the CDC call runs inside the run."""
-from __future__ import annotations
 
 import json
 import time

@@ -1,5 +1,4 @@
 """Connections sensor: workspace partitions follow connections as they come and go."""
-from __future__ import annotations
 
 import dagster as dg
 

@@ -1,6 +1,5 @@
 """Inbox sensor: turns pending webhook, CDC and JobsiteOn change events into one incremental
 run per workspace. One indexed query per tick; no QBO or JobsiteOn calls."""
-from __future__ import annotations
 
 import json
 import time

@@ -32,7 +32,7 @@ import pandas as pd
 
 from qbo_pipeline.entities import REGISTRY
 from qbo_pipeline.reconcile import reconcile, summarize
-from qbo_pipeline.reconcile.frames import comparable_frame, fingerprints, make_context
+from qbo_pipeline.reconcile.frames import fast_columns, fingerprints, make_context
 
 FIELDS = ["name", "email", "phone", "billing_line1", "billing_city", "billing_state",
           "billing_postal_code", "billing_country"]
@@ -124,8 +124,8 @@ def generate(n: int, seed: int = 7) -> dict:
     baseline = pd.DataFrame({"id": np.char.add("con_", changed_keys.astype(str)).astype(object),
                              **_contacts(changed_keys)})
     ctx = make_context(spec, baseline.assign(updated_at=SYNCED), qbo.head(0), None)
-    hashes = dict(zip(baseline["id"], fingerprints(comparable_frame(ctx, baseline, "jobsiteon"),
-                                                    np.ones(len(baseline), bool))))
+    fast = fast_columns(ctx, baseline, "jobsiteon")
+    hashes = dict(zip(baseline["id"], fingerprints(list(fast.values()), np.ones(len(baseline), bool))))
     id_map["content_hash"] = id_map["jobsiteon_id"].map(hashes).astype(object)
     id_map.loc[id_map["content_hash"].isna(), "content_hash"] = None
     return {"jobsiteon": jobsiteon, "qbo": qbo, "id_map": id_map,

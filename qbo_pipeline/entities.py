@@ -19,7 +19,9 @@ Vocabulary
   JobsiteOn frame), tax_code (canonical bool <-> TaxCodeRef through the workspace's tax-code
   mapping). Per field: `direction` (e.g. an invoice's amount_paid/balance/status are PULL),
   `conflict` (per-field override of the conflict policy), `read_only` (QBO computes it; never
-  sent), `check` (compared, never written: a difference is reported — invoice totals),
+  sent), `recomputed` (QBO derives it from pushed fields — an invoice's balance from its
+  lines — so while the record is being pushed it is pulled on the next run), `check`
+  (compared, never written: a difference is reported — invoice totals),
   `compare=False` (written, not compared: values that only round-trip through workspace
   settings, such as an account chosen by name). `derive` names a special reader/writer.
 - `references`: the entities this one points at (from its ref fields, lines included), used
@@ -103,6 +105,7 @@ class FieldMap:
     read_values: tuple[tuple[str, str], ...] = ()  # extra QBO -> canonical, read only
     derive: str | None = None
     required: bool = False
+    recomputed: bool = False  # QBO recomputes it from pushed fields (balance from lines)
 
 
 @dataclass(frozen=True)
@@ -398,8 +401,9 @@ _SPECS = (
             F("tax", "TxnTaxDetail.TotalTax", K.MONEY, read_only=True, compare=False),
             F("total", "TotalAmt", K.MONEY, read_only=True, check=True),
             F("amount_paid", None, K.MONEY, derive="amount_paid", read_only=True, direction=D.PULL),
-            F("balance", "Balance", K.MONEY, read_only=True, direction=D.PULL),
-            F("status", None, K.ENUM, derive="invoice_status", read_only=True, direction=D.PULL),
+            F("balance", "Balance", K.MONEY, read_only=True, direction=D.PULL, recomputed=True),
+            F("status", None, K.ENUM, derive="invoice_status", read_only=True, direction=D.PULL,
+              recomputed=True),
         ),
         match_keys=_doc_number_keys(),
         qbo_remove="void", void_status=("status", "void"),
@@ -414,7 +418,8 @@ _SPECS = (
             F("subtotal", None, K.MONEY, derive="subtotal", read_only=True, compare=False),
             F("tax", "TxnTaxDetail.TotalTax", K.MONEY, read_only=True, compare=False),
             F("total", "TotalAmt", K.MONEY, read_only=True, check=True),
-            F("remaining_credit", "RemainingCredit", K.MONEY, read_only=True, direction=D.PULL),
+            F("remaining_credit", "RemainingCredit", K.MONEY, read_only=True, direction=D.PULL,
+              recomputed=True),
         ),
         match_keys=_doc_number_keys(),
         line_spec=_sales_lines("credit_memo_lines", "credit_memo_id"),
@@ -897,13 +902,17 @@ def jobsiteon_active(spec: EntitySpec, row: Mapping[str, Any]) -> bool:
 def _write_derived(
     spec: EntitySpec, fm: FieldMap, body: dict[str, Any], row: Mapping[str, Any],
     settings: WorkspaceSettings, lookup: IdMapLookup, label: str,
+    existing: Mapping[str, Any] | None = None,
 ) -> None:
     value = row.get(fm.column)
     if fm.derive == "tax_inclusive":
         if settings.send_global_tax_calculation:
             body["GlobalTaxCalculation"] = "TaxInclusive" if bool(value) else "TaxExcluded"
     elif fm.derive == "payment_invoice":
-        amount = _write_value(F("amount", None, K.MONEY), row.get("amount"), settings, lookup, label)
+        amount_value = row.get("amount")
+        if _missing(amount_value):  # an update of the link alone keeps the paid amount
+            amount_value = body.get("TotalAmt", (existing or {}).get("TotalAmt"))
+        amount = _write_value(F("amount", None, K.MONEY), amount_value, settings, lookup, label)
         if _missing(value):
             body["Line"] = []
         else:
@@ -949,9 +958,9 @@ def qbo_lines(
                     entry["LinkedTxn"][0]["TxnLineId"] = "0"
             else:
                 set_path(entry, fm.qbo_path, value)
-        if ls.amount_of:
+        if ls.amount_of:  # from the values as sent, so QBO's Qty x UnitPrice check (6070) holds
             qty, price = ls.amount_of
-            entry["Amount"] = _json_number(money.line_amount(line.get(qty), line.get(price)))
+            entry["Amount"] = _json_number(money.line_amount(money.quantity(line.get(qty)), money.money(line.get(price))))
         elif ls.amount_column:
             entry["Amount"] = _json_number(money.money(line.get(ls.amount_column)) or money.ZERO)
         if ls.account_line_detail and "LinkedTxn" not in entry:
@@ -1006,7 +1015,7 @@ def row_to_qbo(
             if wanted is None and not _field_differs(fm, row, existing, settings, id_map_lookup, label):
                 continue
         if fm.derive:
-            _write_derived(spec, fm, body, row, settings, id_map_lookup, label)
+            _write_derived(spec, fm, body, row, settings, id_map_lookup, label, existing)
             continue
         value = _write_value(fm, row.get(fm.column), settings, id_map_lookup, label)
         if value is None:

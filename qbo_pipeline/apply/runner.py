@@ -51,7 +51,8 @@ def apply_plan(ctx: ApplyContext, plan: pd.DataFrame, qbo_frame: pd.DataFrame) -
     linked_qbo = set(links_now["qbo_id"].astype(str))
 
     qbo_rows, jobsiteon_rows, link_rows = [], [], []
-    for row in plan.to_dict("records"):
+    # Missing values of categorical/float columns come out as NaN; the writers want None.
+    for row in plan.astype(object).where(plan.notna(), None).to_dict("records"):
         action = str(row["action"])
         row["action"] = action
         if str(row["status"]) == "blocked":
@@ -199,7 +200,7 @@ def _apply_jobsiteon(ctx, rows, raw_by_qbo_id, report, recorder) -> None:
             fields = ", ".join(row.get("fields") or ()) or "record"
             loser = row.get("loser_values")
             status = "warning" if loser else "info"
-            detail = f"{row['action']} {fields} from QBO {row.get('qbo_id')}"
+            detail = _describe(row, f"{row['action']} {fields} from QBO {row.get('qbo_id')}")
             if loser:
                 detail += f"; conflict resolved ({row.get('reason') or 'most recent change wins'}), JobsiteOn's version {loser} replaced"
             recorder.log("pull", status, detail, j)
@@ -302,7 +303,7 @@ def _record_qbo_outcomes(ctx, results, report, recorder) -> None:
             links.append(_link(row["jobsiteon_id"], qbo_id, raw, row.get("sync_hash")))
         fields = ", ".join(row.get("fields") or ()) or "record"
         loser = row.get("loser_values")
-        detail = f"{row['action']} {fields} -> QBO {ctx.spec.qbo_entity} {qbo_id}"
+        detail = _describe(row, f"{row['action']} {fields} -> QBO {ctx.spec.qbo_entity} {qbo_id}")
         if loser:
             detail += f"; conflict resolved ({row.get('reason') or 'most recent change wins'}), QBO's version {loser} replaced"
         recorder.log("push", "warning" if loser else "info", detail, record)
@@ -311,6 +312,12 @@ def _record_qbo_outcomes(ctx, results, report, recorder) -> None:
     if links:
         report.links += ctx.state.id_map.upsert(ctx.workspace_id, ctx.spec.name, links)
     recorder.flush()
+
+
+def _describe(row: dict, what: str) -> str:
+    if row["action"] == "link":
+        return f"linked by {row.get('match_key')}: JobsiteOn {row.get('jobsiteon_id')} = QBO {row.get('qbo_id')}; {what}"
+    return what
 
 
 def _payload(row: dict) -> dict:

@@ -100,7 +100,7 @@ def inbox_batch(context: dg.AssetExecutionContext, state: StateResource) -> Sync
     workspace_id = context.partition_key
     mode = context.run.tags.get(MODE_TAG, FULL)
     store = state.store()
-    events = store.inbox.claim(workspace_id, MAX_EVENTS_PER_RUN, worker=context.run_id)
+    events = store.inbox.claim(workspace_id, MAX_EVENTS_PER_RUN, worker=context.run.run_id)
 
     def lookup(entity: str, side: str, ids: list[str]) -> list[str]:
         if not ids:

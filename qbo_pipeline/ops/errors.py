@@ -12,10 +12,11 @@ Life of a dead letter
    The inbox sensor then starts an incremental run for the workspace, which re-reads the
    record and syncs it. The letter stays open until that succeeds.
 3. On success the sync step closes the record's open letters and says so in the sync log:
-   `state.dead_letters.resolve_matching(ws, entity, direction, operation, record_ids)` when it
-   knows the failed operation, or `list_open(ws, entity=)` + `resolve(ids, note)` by record id
-   (qbo_pipeline.apply.outcomes.OutcomeRecorder.succeeded does the latter). A new failure
-   bumps attempts instead.
+   `resolve_succeeded(state, ws, entity, direction, operation, record_ids, conn=)` below
+   (= `state.dead_letters.resolve_matching` + a sync-log line, optionally inside the step's
+   transaction), or by record id whatever the operation: `list_open(ws, entity=)` +
+   `resolve(ids, note)` + a log line (qbo_pipeline.apply.outcomes.OutcomeRecorder.succeeded).
+   A new failure bumps attempts instead.
 4. Or a person closes it: `resolve_dead_letters(state, ids, note)` (`qbo-pipeline errors
    resolve ID --note ...`), also logged.
 """
@@ -23,6 +24,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any, Iterable
+
+from sqlalchemy.engine import Connection as SAConnection
 
 from qbo_pipeline.state import DeadLetter, StateStore, SyncLogEntry
 
@@ -126,6 +129,31 @@ def retry_dead_letters(
         events=sum(len(d.record_ids) for d in letters),
         skipped=[i for i in requested if i not in queued],
     )
+
+
+def resolve_succeeded(
+    state: StateStore,
+    workspace_id: str,
+    entity: str,
+    direction: str,
+    operation: str,
+    record_ids: str | list[str],
+    *,
+    conn: SAConnection | None = None,
+) -> int:
+    """For the sync step after a record synced: closes its open letter for this operation
+    (if any) and logs that it is resolved. Returns how many letters were closed."""
+    closed = state.dead_letters.resolve_matching(
+        workspace_id, entity, direction, operation, record_ids, "succeeded on retry", conn=conn
+    )
+    if closed:
+        ids = [record_ids] if isinstance(record_ids, str) else list(record_ids)
+        state.sync_log.add(
+            workspace_id, entity, direction, "info",
+            f"resolved: {operation} of {', '.join(ids)} succeeded, the dead letter is closed",
+            record_id=ids[0] if len(ids) == 1 else None, conn=conn,
+        )
+    return closed
 
 
 def resolve_dead_letters(state: StateStore, ids: Iterable[int], note: str) -> list[DeadLetter]:

@@ -73,7 +73,7 @@ def sync_health(
     else:
         status = "ok"
     if open_letters:
-        summary = ", ".join(f"{n} {c}" for c, n in by_category.items())
+        summary = ", ".join(f"{c} {n}" for c, n in by_category.items())
         reasons.append(f"{open_letters} open dead letter(s) ({summary}); see: qbo-pipeline errors --workspace {workspace_id}")
     if nightly is not None:
         if not nightly["ok"]:

@@ -293,28 +293,45 @@ def _translate_line(ctx: Context, line: Mapping[str, object]) -> dict[str, objec
     return out
 
 
-_MIX = np.uint64(0x9E3779B97F4A7C15)
+def row_hash_sql(names: list[str]) -> str:
+    """DuckDB's hash over a row's fast values and liveness: the equality test of the id join
+    and the content hash the id map stores. Deterministic (no per-process seed); a DuckDB
+    upgrade that changed it would only make records look changed to the hash refinement,
+    which then falls back to the version comparison."""
+    parts = [f"CAST({name} AS VARCHAR)" for name in names] + ["alive"]
+    return f"hash({', '.join(parts)})"
 
 
-def fingerprints(columns: list[np.ndarray], alive: np.ndarray) -> np.ndarray:
-    """The content hash the id map stores, per row: 16 hex digits over the row's compared
-    values in their fast form (fast_columns: raw text, normalized everything else, QBO
-    references as JobsiteOn ids) plus liveness. Deterministic across processes (pandas'
-    fixed-key SipHash). Raw text makes it conservative: it is only ever compared with a
-    later hash of the same side, to tell "unchanged since the last sync"."""
+def hex_hashes(values: np.ndarray) -> np.ndarray:
+    return np.array([format(int(x), "016x") for x in values], dtype=object)
+
+
+def fingerprints(columns: list[np.ndarray], alive: np.ndarray, con=None) -> np.ndarray:
+    """Content hashes (16 hex digits) of rows given as fast-value columns (fast_columns
+    order) plus liveness — the same hash the id join computes."""
+    import duckdb
+
     n = len(alive)
-    acc = np.full(n, 0xCBF29CE484222325, dtype=np.uint64)
-    with np.errstate(over="ignore"):
-        for column in list(columns) + [np.asarray(alive, dtype=bool)]:
-            values = column if column.dtype != object else column.astype(object)
-            acc = (acc * _MIX) ^ pd.util.hash_array(values, categorize=False)
-    return np.array([format(int(x), "016x") for x in acc], dtype=object)
+    if n == 0:
+        return np.empty(0, dtype=object)
+    names = [f"c{i}" for i in range(len(columns))]
+    view = pd.DataFrame({**{name: np.asarray(col, dtype=object) for name, col in zip(names, columns)},
+                         "alive": np.asarray(alive, dtype=bool)}, copy=False)
+    own = con is None
+    con = con or duckdb.connect()
+    try:
+        con.register("fingerprint_view", view)
+        hashes = con.execute(f"SELECT {row_hash_sql(names)} AS h FROM fingerprint_view").fetchnumpy()["h"]
+        con.unregister("fingerprint_view")
+    finally:
+        if own:
+            con.close()
+    return hex_hashes(np.asarray(hashes, dtype=np.uint64))
 
 
 def fingerprint(values: tuple, alive: bool) -> str:
     """`fingerprints` of one row (values in fast form, in compared-column order)."""
-    columns = [np.array([v], dtype=object) for v in values]
-    return str(fingerprints(columns, np.array([alive]))[0])
+    return str(fingerprints([np.array([v], dtype=object) for v in values], np.array([alive]))[0])
 
 
 __all__ = [

@@ -1,16 +1,18 @@
 """Match: which JobsiteOn record is which QBO record.
 
 1. Through the id map. One DuckDB query joins id map, JobsiteOn frame and QBO frame on their
-   ids (FULL OUTER, so records missing on either side and orphaned links show up) and, in
-   the same pass, compares a hash of each side's compared values (`frames.fast_columns`) —
-   scanning each 1M-row side once is the expensive part, so equality rides along.
+   ids (FULL OUTER, so records missing on either side and orphaned links show up). Scanning
+   each 1M-row side is the expensive part, so the same pass also hashes each side's compared
+   values (`frames.fast_columns`; equal hashes = in sync) and the match keys that can be
+   searched over a whole table (email, DocNumber: `normalize.sql_key_hash`).
 2. For records not in the id map, the spec's match keys in order (email, then name for
    contacts; DocNumber for documents). A key of scope "all" is searched over every live
-   record of the other side, so a record whose twin is already linked to someone else is
-   caught as a duplicate; scope "unlinked" only pairs unlinked records. Exactly one
-   candidate that has exactly one candidate back -> a new link. Anything else (two
-   candidates, a candidate already linked elsewhere, a name match whose emails differ) ->
-   blocked with a "duplicate record" reason: no create happens for it, so a duplicate
+   record of the other side — with the key hashes from step 1, in numpy — so a record whose
+   twin is already linked to someone else is caught as a duplicate; every candidate is
+   confirmed with the exact Python key. Scope "unlinked" only pairs unlinked records.
+   Exactly one candidate that has exactly one candidate back -> a new link. Anything else
+   (two candidates, a candidate already linked elsewhere, a name match whose emails differ)
+   -> blocked with a "duplicate record" reason: no create happens for it, so a duplicate
    cannot be made.
 Soft-deleted/archived/voided records (and JobsiteOn rows that do not sync, e.g. draft
 invoices) take no part in key matching.
@@ -26,7 +28,7 @@ import pandas as pd
 
 from qbo_pipeline.entities import MatchKey
 from qbo_pipeline.reconcile import normalize
-from qbo_pipeline.reconcile.frames import Context, fast_columns
+from qbo_pipeline.reconcile.frames import Context, fast_columns, row_hash_sql
 
 
 @dataclass
@@ -45,6 +47,8 @@ class MatchResult:
     q_linked_row: np.ndarray = field(repr=False)
     fast_j: dict[str, np.ndarray] = field(repr=False, default_factory=dict)  # frames.fast_columns
     fast_q: dict[str, np.ndarray] = field(repr=False, default_factory=dict)
+    hash_j: np.ndarray | None = field(repr=False, default=None)  # content hash per position
+    hash_q: np.ndarray | None = field(repr=False, default=None)
 
 
 def connect() -> duckdb.DuckDBPyConnection:
@@ -61,50 +65,95 @@ def syncable(ctx: Context) -> np.ndarray:
     return frame[rule[0]].isin(rule[1]).to_numpy()
 
 
-def _hash_sql(columns: list[str]) -> str:
-    parts = [f"CAST({c} AS VARCHAR)" for c in columns] + ["alive"]
-    return f"hash({', '.join(parts)})"
+def hashed_keys(ctx: Context) -> list[MatchKey]:
+    """Match keys searched over whole tables that have an SQL form (hashed in the id join)."""
+    return [
+        key for key in ctx.spec.match_keys
+        if key.scope == "all" and len(key.columns) == 1
+        and normalize.sql_prefilter(key.kinds[0], "v") is not None
+        and key.columns[0] not in {r.column for r in ctx.spec.references}
+    ]
 
 
-def id_join(ctx: Context, con: duckdb.DuckDBPyConnection) -> tuple[np.ndarray, ...]:
+@dataclass
+class _Join:
+    mp: np.ndarray
+    jp: np.ndarray
+    qp: np.ndarray
+    eq: np.ndarray
+    fast_j: dict[str, np.ndarray]
+    fast_q: dict[str, np.ndarray]
+    key_j: dict[str, np.ndarray]  # key name -> hash per JobsiteOn position (0 = no key)
+    key_q: dict[str, np.ndarray]
+    hash_j: np.ndarray  # content hash per JobsiteOn position
+    hash_q: np.ndarray
+
+
+def _side_view(ctx: Context, side: str, fast: dict[str, np.ndarray], keys: list[MatchKey]):
+    frame = ctx.jobsiteon if side == "jobsiteon" else ctx.qbo
+    id_column = "id" if side == "jobsiteon" else "qbo_id"
+    data = {"k": frame[id_column].to_numpy(), "pos": np.arange(len(frame)),
+            "alive": ctx.alive(side), **fast}
+    for index, key in enumerate(keys):
+        column = key.columns[0]
+        data[f"key{index}"] = (frame[column].to_numpy() if column in frame.columns
+                               else np.full(len(frame), None, dtype=object))
+    return pd.DataFrame(data, copy=False)
+
+
+def id_join(ctx: Context, con: duckdb.DuckDBPyConnection) -> _Join:
+    keys = hashed_keys(ctx)
     j_cols = fast_columns(ctx, ctx.jobsiteon, "jobsiteon")
     q_cols = fast_columns(ctx, ctx.qbo, "qbo")
-    j_view = pd.DataFrame(
-        {"k": ctx.jobsiteon["id"].to_numpy(), "pos": np.arange(len(ctx.jobsiteon)),
-         "alive": ctx.alive("jobsiteon"), **j_cols},
-        copy=False,
-    )
-    q_view = pd.DataFrame(
-        {"k": ctx.qbo["qbo_id"].to_numpy(), "pos": np.arange(len(ctx.qbo)),
-         "alive": ctx.alive("qbo"), **q_cols},
-        copy=False,
-    )
-    m_view = pd.DataFrame(
+    con.register("j_view", _side_view(ctx, "jobsiteon", j_cols, keys))
+    con.register("q_view", _side_view(ctx, "qbo", q_cols, keys))
+    con.register("m_view", pd.DataFrame(
         {"j": ctx.id_map["jobsiteon_id"].to_numpy(), "q": ctx.id_map["qbo_id"].to_numpy(),
          "pos": np.arange(len(ctx.id_map))},
         copy=False,
+    ))
+    row_hash = row_hash_sql(list(j_cols))
+    key_sql = "".join(
+        f", {normalize.sql_key_hash(key.kinds[0], f'CAST(key{i} AS VARCHAR)')} AS key{i}"
+        for i, key in enumerate(keys)
     )
-    con.register("j_view", j_view)
-    con.register("q_view", q_view)
-    con.register("m_view", m_view)
-    h = _hash_sql(list(j_cols))
-    result = con.execute(
-        f"""
-        WITH j AS (SELECT CAST(k AS VARCHAR) AS k, pos, {h} AS h FROM j_view),
-             q AS (SELECT CAST(k AS VARCHAR) AS k, pos, {h} AS h FROM q_view),
-             m AS (SELECT CAST(j AS VARCHAR) AS j, CAST(q AS VARCHAR) AS q, pos FROM m_view)
-        SELECT coalesce(m.pos, -1) AS mp, coalesce(j.pos, -1) AS jp, coalesce(q.pos, -1) AS qp,
-               coalesce(j.h = q.h, false) AS eq
-        FROM m FULL JOIN j ON j.k = m.j FULL JOIN q ON q.k = m.q
-        """
-    ).fetchnumpy()
-    for name in ("j_view", "q_view", "m_view"):
-        con.unregister(name)
-    return (
-        np.asarray(result["mp"], dtype=np.int64), np.asarray(result["jp"], dtype=np.int64),
-        np.asarray(result["qp"], dtype=np.int64), np.asarray(result["eq"], dtype=bool),
-        j_cols, q_cols,
+    key_out = "".join(f", coalesce(j.key{i}, 0::UBIGINT) AS jk{i}, coalesce(q.key{i}, 0::UBIGINT) AS qk{i}"
+                      for i in range(len(keys)))
+    try:
+        result = con.execute(
+            f"""
+            WITH j AS (SELECT CAST(k AS VARCHAR) AS k, pos, {row_hash} AS h{key_sql} FROM j_view),
+                 q AS (SELECT CAST(k AS VARCHAR) AS k, pos, {row_hash} AS h{key_sql} FROM q_view),
+                 m AS (SELECT CAST(j AS VARCHAR) AS j, CAST(q AS VARCHAR) AS q, pos FROM m_view)
+            SELECT coalesce(m.pos, -1) AS mp, coalesce(j.pos, -1) AS jp, coalesce(q.pos, -1) AS qp,
+                   coalesce(j.h = q.h, false) AS eq, coalesce(j.h, 0::UBIGINT) AS jh,
+                   coalesce(q.h, 0::UBIGINT) AS qh{key_out}
+            FROM m FULL JOIN j ON j.k = m.j FULL JOIN q ON q.k = m.q
+            """
+        ).fetchnumpy()
+    finally:
+        for name in ("j_view", "q_view", "m_view"):
+            con.unregister(name)
+    mp = np.asarray(result["mp"], dtype=np.int64)
+    jp = np.asarray(result["jp"], dtype=np.int64)
+    qp = np.asarray(result["qp"], dtype=np.int64)
+    key_j: dict[str, np.ndarray] = {}
+    key_q: dict[str, np.ndarray] = {}
+    for i, key in enumerate(keys):
+        key_j[key.name] = _scatter(jp, np.asarray(result[f"jk{i}"], dtype=np.uint64), len(ctx.jobsiteon))
+        key_q[key.name] = _scatter(qp, np.asarray(result[f"qk{i}"], dtype=np.uint64), len(ctx.qbo))
+    return _Join(
+        mp, jp, qp, np.asarray(result["eq"], dtype=bool), j_cols, q_cols, key_j, key_q,
+        _scatter(jp, np.asarray(result["jh"], dtype=np.uint64), len(ctx.jobsiteon)),
+        _scatter(qp, np.asarray(result["qh"], dtype=np.uint64), len(ctx.qbo)),
     )
+
+
+def _scatter(positions: np.ndarray, values: np.ndarray, size: int) -> np.ndarray:
+    out = np.zeros(size, dtype=np.uint64)
+    valid = positions >= 0
+    out[positions[valid]] = values[valid]
+    return out
 
 
 def _duplicates(positions: np.ndarray, size: int) -> np.ndarray:
@@ -127,35 +176,32 @@ def match(ctx: Context, con: duckdb.DuckDBPyConnection | None = None) -> MatchRe
     own = con is None
     con = con or connect()
     try:
-        mp, jp, qp, eq, fast_j, fast_q = id_join(ctx, con)
-        n_j, n_q = len(ctx.jobsiteon), len(ctx.qbo)
-        duplicate = (
-            _duplicates(mp, len(ctx.id_map)) | _duplicates(jp, n_j) | _duplicates(qp, n_q)
-        )
-        rows = np.arange(len(mp))
-        j_linked_row = _row_index(jp, rows[(mp >= 0) & (jp >= 0)], n_j)
-        q_linked_row = _row_index(qp, rows[(mp >= 0) & (qp >= 0)], n_q)
-        unlinked = (mp < 0) & ~duplicate
-        j_only = jp[unlinked & (jp >= 0)]
-        q_only = qp[unlinked & (qp >= 0)]
-        j_active = ctx.alive("jobsiteon") & syncable(ctx)
-        q_active = ctx.alive("qbo")
-        keys = _KeyMatcher(ctx, con, j_active, q_active, j_linked_row, q_linked_row, mp)
-        links, blocked = keys.run(
-            j_only[j_active[j_only]], q_only[q_active[q_only]]
-        )
-        matched_j = set(links["jpos"]) | set(blocked["jpos"][blocked["jpos"] >= 0])
-        matched_q = set(links["qpos"]) | set(blocked["qpos"][blocked["qpos"] >= 0])
-        j_unmatched = j_only[~np.isin(j_only, np.fromiter(matched_j, np.int64, len(matched_j)))]
-        q_unmatched = q_only[~np.isin(q_only, np.fromiter(matched_q, np.int64, len(matched_q)))]
-        return MatchResult(
-            mpos=mp, jpos=jp, qpos=qp, equal=eq, duplicate=duplicate, links=links,
-            blocked=blocked, j_unmatched=j_unmatched, q_unmatched=q_unmatched,
-            j_linked_row=j_linked_row, q_linked_row=q_linked_row, fast_j=fast_j, fast_q=fast_q,
-        )
+        joined = id_join(ctx, con)
     finally:
         if own:
             con.close()
+    mp, jp, qp = joined.mp, joined.jp, joined.qp
+    n_j, n_q = len(ctx.jobsiteon), len(ctx.qbo)
+    duplicate = _duplicates(mp, len(ctx.id_map)) | _duplicates(jp, n_j) | _duplicates(qp, n_q)
+    rows = np.arange(len(mp))
+    j_linked_row = _row_index(jp, rows[(mp >= 0) & (jp >= 0)], n_j)
+    q_linked_row = _row_index(qp, rows[(mp >= 0) & (qp >= 0)], n_q)
+    unlinked = (mp < 0) & ~duplicate
+    j_only = jp[unlinked & (jp >= 0)]
+    q_only = qp[unlinked & (qp >= 0)]
+    j_active = ctx.alive("jobsiteon") & syncable(ctx)
+    q_active = ctx.alive("qbo")
+    matcher = _KeyMatcher(ctx, joined, j_active, q_active, j_linked_row, q_linked_row)
+    links, blocked = matcher.run(j_only[j_active[j_only]], q_only[q_active[q_only]])
+    done_j = np.concatenate([links["jpos"].to_numpy(np.int64), blocked["jpos"].to_numpy(np.int64)])
+    done_q = np.concatenate([links["qpos"].to_numpy(np.int64), blocked["qpos"].to_numpy(np.int64)])
+    return MatchResult(
+        mpos=mp, jpos=jp, qpos=qp, equal=joined.eq, duplicate=duplicate, links=links,
+        blocked=blocked, j_unmatched=j_only[~np.isin(j_only, done_j)],
+        q_unmatched=q_only[~np.isin(q_only, done_q)], j_linked_row=j_linked_row,
+        q_linked_row=q_linked_row, fast_j=joined.fast_j, fast_q=joined.fast_q,
+        hash_j=joined.hash_j, hash_q=joined.hash_q,
+    )
 
 
 _LINK_COLUMNS = {"jpos": np.int64, "qpos": np.int64, "match_key": object}
@@ -165,17 +211,21 @@ _BLOCK_COLUMNS = {"jpos": np.int64, "qpos": np.int64, "match_key": object, "reas
 def _frame(rows: list[dict], columns: dict[str, type]) -> pd.DataFrame:
     if not rows:
         return pd.DataFrame({c: pd.Series(dtype=t) for c, t in columns.items()})
-    return pd.DataFrame(rows, columns=list(columns)).astype({c: t for c, t in columns.items()})
+    return pd.DataFrame(rows, columns=list(columns)).astype(columns)
+
+
+def _pairs(jpos, qpos) -> pd.DataFrame:
+    return pd.DataFrame({"jpos": np.asarray(jpos, dtype=np.int64), "qpos": np.asarray(qpos, dtype=np.int64)})
 
 
 class _KeyMatcher:
     """Pairs unlinked records by the spec's match keys (module docstring, step 2)."""
 
-    def __init__(self, ctx, con, j_active, q_active, j_linked_row, q_linked_row, mp):
-        self.ctx, self.con = ctx, con
+    def __init__(self, ctx: Context, joined: _Join, j_active, q_active, j_linked_row, q_linked_row):
+        self.ctx, self.joined = ctx, joined
         self.j_active, self.q_active = j_active, q_active
-        self.j_linked_row, self.q_linked_row, self.mp = j_linked_row, q_linked_row, mp
-        self.record = ctx.spec.name.rstrip("s")
+        self.j_linked_row, self.q_linked_row = j_linked_row, q_linked_row
+        self.ref_columns = {r.column: r.entity for r in ctx.spec.references if not r.in_lines}
 
     # -- keys per record ------------------------------------------------------------------
 
@@ -184,9 +234,8 @@ class _KeyMatcher:
         if column not in frame.columns:
             return [None] * len(positions)
         values = frame[column].to_numpy()[positions]
-        refs = {r.column: r.entity for r in self.ctx.spec.references if not r.in_lines}
-        if side == "qbo" and column in refs:
-            ref = self.ctx.refs[refs[column]]
+        if side == "qbo" and column in self.ref_columns:
+            ref = self.ctx.refs[self.ref_columns[column]]
             return [ref.jobsiteon_id(v) for v in values]
         return list(values)
 
@@ -203,74 +252,43 @@ class _KeyMatcher:
 
     # -- candidates -----------------------------------------------------------------------
 
-    def _all_positions(self, side: str) -> np.ndarray:
-        return np.flatnonzero(self.j_active if side == "jobsiteon" else self.q_active)
-
-    def _search_all(self, key: MatchKey, side: str, sources: np.ndarray) -> pd.DataFrame:
-        """(source pos, candidate pos) for sources of `side` against every live record of
-        the other side."""
-        other = "qbo" if side == "jobsiteon" else "jobsiteon"
-        empty = pd.DataFrame({"src": pd.Series(dtype=np.int64), "dst": pd.Series(dtype=np.int64)})
-        if len(sources) == 0:
-            return empty
-        src = self._key_frame(side, sources, key)
-        if src.empty:
-            return empty
-        sql = normalize.sql_prefilter(key.kinds[0], "v") if len(key.columns) == 1 else None
-        if sql is None or key.columns[0] in {r.column for r in self.ctx.spec.references}:
-            dst = self._key_frame(other, self._all_positions(other), key)
-            pairs = src.merge(dst, on="key", suffixes=("_s", "_d"))
-            return pd.DataFrame({"src": pairs["pos_s"].to_numpy(), "dst": pairs["pos_d"].to_numpy()})
-        column = key.columns[0]
-        frame_s = self.ctx.jobsiteon if side == "jobsiteon" else self.ctx.qbo
-        frame_o = self.ctx.qbo if side == "jobsiteon" else self.ctx.jobsiteon
-        if column not in frame_o.columns:
-            return empty
-        small = pd.DataFrame({"pos": sources, "v": frame_s[column].to_numpy()[sources]}, copy=False)
-        alive = self.j_active if other == "jobsiteon" else self.q_active
-        big = pd.DataFrame(
-            {"pos": np.arange(len(frame_o)), "alive": alive, "v": frame_o[column].to_numpy()},
-            copy=False,
-        )
-        self.con.register("key_small", small)
-        self.con.register("key_big", big)
-        try:
-            found = self.con.execute(
-                f"""
-                WITH s AS (SELECT pos, {normalize.sql_prefilter(key.kinds[0], 'CAST(v AS VARCHAR)')} AS k
-                           FROM key_small WHERE v IS NOT NULL)
-                SELECT s.pos AS src, b.pos AS dst
-                FROM key_big b JOIN s
-                  ON {normalize.sql_prefilter(key.kinds[0], 'CAST(b.v AS VARCHAR)')} = s.k
-                WHERE b.alive
-                """
-            ).fetchnumpy()
-        finally:
-            self.con.unregister("key_small")
-            self.con.unregister("key_big")
-        pairs = pd.DataFrame({"src": np.asarray(found["src"], dtype=np.int64),
-                              "dst": np.asarray(found["dst"], dtype=np.int64)})
+    def _confirmed(self, key: MatchKey, pairs: pd.DataFrame) -> pd.DataFrame:
+        """Keeps the candidate pairs whose exact Python keys agree (hash prefilter hits)."""
         if pairs.empty:
             return pairs
-        fn = normalize.KEYS[key.kinds[0]]
-        src_keys = dict(zip(src["pos"], src["key"]))
-        dst_values = frame_o[column].to_numpy()[pairs["dst"].to_numpy()]
-        confirmed = [src_keys.get(s) == fn(v) for s, v in zip(pairs["src"], dst_values)]
-        return pairs[np.asarray(confirmed, dtype=bool)]
+        jk = self._keys("jobsiteon", pairs["jpos"].to_numpy(), key)
+        qk = self._keys("qbo", pairs["qpos"].to_numpy(), key)
+        keep = np.array([a is not None and a == b for a, b in zip(jk, qk)], dtype=bool)
+        return pairs[keep]
+
+    def _hashed_candidates(self, key: MatchKey, j_src: np.ndarray, q_src: np.ndarray) -> pd.DataFrame:
+        key_j, key_q = self.joined.key_j[key.name], self.joined.key_q[key.name]
+        wanted = np.concatenate([key_j[j_src], key_q[q_src]])
+        wanted = np.unique(wanted[wanted != 0])
+        if len(wanted) == 0:
+            return _pairs([], [])
+        # hash-table membership (np.isin would sort the million-row array)
+        j_hits = np.flatnonzero(self.j_active & pd.Series(key_j, copy=False).isin(wanted).to_numpy())
+        q_hits = np.flatnonzero(self.q_active & pd.Series(key_q, copy=False).isin(wanted).to_numpy())
+        left = pd.DataFrame({"h": key_j[j_hits], "jpos": j_hits})
+        right = pd.DataFrame({"h": key_q[q_hits], "qpos": q_hits})
+        pairs = left.merge(right, on="h")[["jpos", "qpos"]]
+        # only pairs that involve a record being matched
+        involved = pairs["jpos"].isin(j_src) | pairs["qpos"].isin(q_src)
+        return self._confirmed(key, pairs[involved].astype(np.int64))
 
     def _candidates(self, key: MatchKey, j_src: np.ndarray, q_src: np.ndarray) -> pd.DataFrame:
+        if key.name in self.joined.key_j:
+            return self._hashed_candidates(key, j_src, q_src)
         if key.scope == "unlinked":
-            jk, qk = self._key_frame("jobsiteon", j_src, key), self._key_frame("qbo", q_src, key)
-            pairs = jk.merge(qk, on="key", suffixes=("_j", "_q"))
-            return pd.DataFrame({"jpos": pairs["pos_j"].to_numpy(), "qpos": pairs["pos_q"].to_numpy()})
-        from_j = self._search_all(key, "jobsiteon", j_src)
-        from_q = self._search_all(key, "qbo", q_src)
-        pairs = pd.concat(
-            [pd.DataFrame({"jpos": from_j["src"], "qpos": from_j["dst"]}),
-             pd.DataFrame({"jpos": from_q["dst"], "qpos": from_q["src"]})],
-            ignore_index=True,
-        )
-        return pairs.drop_duplicates().astype(np.int64)
+            j_side, q_side = j_src, q_src
+        else:  # no SQL form (names of items, composite keys): exact keys over the live records
+            j_side, q_side = np.flatnonzero(self.j_active), np.flatnonzero(self.q_active)
+        jk, qk = self._key_frame("jobsiteon", j_side, key), self._key_frame("qbo", q_side, key)
+        pairs = jk.merge(qk, on="key", suffixes=("_j", "_q"))
+        pairs = _pairs(pairs["pos_j"], pairs["pos_q"])
+        involved = pairs["jpos"].isin(j_src) | pairs["qpos"].isin(q_src)
+        return pairs[involved]
 
     # -- resolution -----------------------------------------------------------------------
 
@@ -292,11 +310,11 @@ class _KeyMatcher:
         row = (self.j_linked_row if side == "jobsiteon" else self.q_linked_row)[pos]
         if row < 0:
             return None
-        m = self.mp[row]
+        m = self.joined.mp[row]
         column = "qbo_id" if side == "jobsiteon" else "jobsiteon_id"
         return str(self.ctx.id_map[column].iat[m])
 
-    def run(self, j_src: np.ndarray, q_src: np.ndarray):
+    def run(self, j_src: np.ndarray, q_src: np.ndarray) -> tuple[pd.DataFrame, pd.DataFrame]:
         links: list[dict] = []
         blocked: list[dict] = []
         j_left, q_left = set(map(int, j_src)), set(map(int, q_src))
@@ -308,35 +326,37 @@ class _KeyMatcher:
             )
             if pairs.empty:
                 continue
-            by_j = pairs.groupby("jpos")["qpos"].agg(lambda s: sorted(set(s))).to_dict()
-            by_q = pairs.groupby("qpos")["jpos"].agg(lambda s: sorted(set(s))).to_dict()
+            by_j: dict[int, list[int]] = {}
+            by_q: dict[int, list[int]] = {}
+            for j, q in zip(pairs["jpos"].tolist(), pairs["qpos"].tolist()):
+                by_j.setdefault(j, []).append(q)
+                by_q.setdefault(q, []).append(j)
+            by_j = {k: sorted(set(v)) for k, v in by_j.items()}
+            by_q = {k: sorted(set(v)) for k, v in by_q.items()}
             done_j: set[int] = set()
             done_q: set[int] = set()
             for j in sorted(j_left & set(by_j)):
                 qs = by_j[j]
                 q = qs[0]
+                done_j.add(j)
                 if len(qs) == 1 and q in q_left and by_q.get(q) == [j]:
+                    done_q.add(q)
                     problem = self._guard_conflict(key, j, q)
                     if problem is None:
                         links.append({"jpos": j, "qpos": q, "match_key": key.name})
-                    else:
-                        reason = (f"duplicate record: {self._label('jobsiteon', j)} and {self._label('qbo', q)} "
-                                  f"match by {key.name} but {problem}; merge or rename one of them, then retry")
-                        blocked.append({"jpos": j, "qpos": q, "match_key": key.name, "reason": reason})
-                        blocked.append({"jpos": -1, "qpos": q, "match_key": key.name, "reason": reason})
-                    done_j.add(j)
-                    done_q.add(q)
+                        continue
+                    reason = (f"duplicate record: {self._label('jobsiteon', j)} and {self._label('qbo', q)} "
+                              f"match by {key.name} but {problem}; merge or rename one of them, then retry")
+                    blocked.append({"jpos": j, "qpos": q, "match_key": key.name, "reason": reason})
                     continue
                 blocked.append({
                     "jpos": j, "qpos": q if len(qs) == 1 else -1, "match_key": key.name,
                     "reason": self._ambiguity("jobsiteon", j, qs, by_q, key),
                 })
-                done_j.add(j)
-            for q in sorted(q_left & set(by_q) - done_q):
-                js = by_q[q]
+            for q in sorted((q_left & set(by_q)) - done_q):
                 blocked.append({
                     "jpos": -1, "qpos": q, "match_key": key.name,
-                    "reason": self._ambiguity("qbo", q, js, by_j, key),
+                    "reason": self._ambiguity("qbo", q, by_q[q], by_j, key),
                 })
                 done_q.add(q)
             j_left -= done_j
@@ -347,14 +367,14 @@ class _KeyMatcher:
         other = "qbo" if side == "jobsiteon" else "jobsiteon"
         me = self._label(side, pos)
         if len(candidates) > 1:
-            names = ", ".join(self._label(other, c).split(" ")[-1] for c in candidates[:5])
+            ids = ", ".join(self._label(other, c).rsplit(" ", 1)[-1] for c in candidates[:5])
             return (f"duplicate record: {me} matches {len(candidates)} {other} records by {key.name} "
-                    f"({names}); merge the duplicates or make the {key.name} unique, then retry")
+                    f"({ids}); merge the duplicates or make the {key.name} unique, then retry")
         twin = candidates[0]
         linked = self._linked_to(other, twin)
         if linked is not None:
             return (f"duplicate record: {me} matches {self._label(other, twin)} by {key.name}, which is "
                     f"already linked to {linked}; merge the duplicates, then retry")
         rivals = back.get(twin, [])
-        return (f"duplicate record: {me} and {len(rivals) - 1} other record(s) match "
+        return (f"duplicate record: {me} and {max(len(rivals) - 1, 1)} other record(s) match "
                 f"{self._label(other, twin)} by {key.name}; merge the duplicates, then retry")

@@ -198,22 +198,24 @@ def composite_key(kinds: Sequence[str], values: Sequence[object]) -> str | None:
 
 # -- SQL prefilters (DuckDB) for keys searched over a whole table -----------------------------
 
-def _sql_trimmed(column: str) -> str:
-    # trim() costs ~100 ns a row; only values with surrounding spaces pay for it.
-    return (
-        f"CASE WHEN starts_with({column}, ' ') OR ends_with({column}, ' ') "
-        f"THEN trim({column}) ELSE {column} END"
-    )
-
-
 def sql_prefilter(kind: str, column: str) -> str | None:
-    """A DuckDB expression whose equality is implied by equal Python keys (up to the Unicode
-    caveat in the module docstring); None when the key has no SQL form."""
-    if kind in ("email", "doc_number"):
-        return f"lower({_sql_trimmed(column)})"
-    if kind == "name":
-        return f"regexp_replace(lower({column}), '[^\\pL\\pN]+', '', 'g')"
-    if kind in ("text", "ref"):
-        return _sql_trimmed(column)
-    return None
+    """A DuckDB expression for the key of `column` (NULL when there is none) such that equal
+    Python keys give equal SQL keys (up to the Unicode caveat in the module docstring);
+    None when the key has no cheap SQL form. trim() costs ~100 ns a row, so only values
+    with surrounding spaces pay for it."""
+    if kind not in ("email", "doc_number", "text", "ref"):
+        return None
+    trimmed = (
+        f"CASE WHEN {column} IS NULL OR {column} = '' THEN NULL "
+        f"WHEN starts_with({column}, ' ') OR ends_with({column}, ' ') THEN nullif(trim({column}), '') "
+        f"ELSE {column} END"
+    )
+    return f"lower({trimmed})" if kind in ("email", "doc_number") else trimmed
 
+
+def sql_key_hash(kind: str, column: str) -> str | None:
+    """A UBIGINT per row: the hash of `sql_prefilter`, 0 when the record has no key."""
+    key = sql_prefilter(kind, column)
+    if key is None:
+        return None
+    return f"coalesce(CASE WHEN ({key}) IS NULL THEN NULL ELSE hash({key}) END, 0::UBIGINT)"

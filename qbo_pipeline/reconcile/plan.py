@@ -75,11 +75,11 @@ from decimal import Decimal
 import numpy as np
 import pandas as pd
 
-from qbo_pipeline.entities import Conflict, EntitySpec, Kind
+from qbo_pipeline.entities import Conflict, EntitySpec
 from qbo_pipeline.reconcile import money, normalize
 from qbo_pipeline.reconcile.diff import DiffResult, diff
 from qbo_pipeline.reconcile.frames import (
-    UNMAPPED, Context, canonical_values, comparable_frame, fingerprint, fingerprints, make_context,
+    UNMAPPED, Context, canonical_values, fingerprints, hex_hashes, make_context,
 )
 from qbo_pipeline.reconcile.match import MatchResult, connect, match, syncable
 
@@ -94,9 +94,7 @@ COLUMNS = (
     "entity", "jobsiteon_id", "qbo_id", "status", "action", "fields", "winner", "loser_values",
     "reason", "match_key", "values", "sync_hash", "total_delta",
 )
-_STATUS = pd.CategoricalDtype(STATUSES)
-_ACTION = pd.CategoricalDtype(ACTIONS)
-_WINNER = pd.CategoricalDtype(WINNERS)
+_CATEGORIES = {"status": STATUSES, "action": ACTIONS, "winner": WINNERS}
 
 _NONE, _J, _Q, _PENDING, _FLAG = 0, 1, 2, 3, 4
 
@@ -114,11 +112,12 @@ def reconcile(
 ) -> pd.DataFrame:
     """match -> diff -> plan for one entity of one workspace (module docstring).
 
-    `id_map`: this entity's links (state IdMapRepository.frame), or every entity's links with
-    an `entity` column. `ref_id_maps`: links of referenced entities by name, when `id_map`
-    holds only this entity's. `*_complete=False` for partial (incremental) frames: links
-    whose record is absent from a partial frame are then left alone instead of being treated
-    as deleted."""
+    `jobsiteon`: JobsiteOnStore.read_frame(); `qbo`: entities.qbo_to_frame(); `id_map`: this
+    entity's links (state IdMapRepository.frame), or every entity's links with an `entity`
+    column. `ref_id_maps`: links of the referenced entities by name, when `id_map` holds only
+    this entity's. `settings`: the workspace settings (tax rate for explanations).
+    `*_complete=False` for partial (incremental) frames: a link whose record is absent from a
+    partial frame is then left alone instead of being treated as deleted."""
     ctx = make_context(
         spec, jobsiteon, qbo, id_map, ref_id_maps=ref_id_maps, settings=settings,
         qbo_complete=qbo_complete, jobsiteon_complete=jobsiteon_complete,
@@ -131,79 +130,121 @@ def reconcile(
     return build_plan(ctx, matched, diff(ctx, matched))
 
 
-def _model_key_categories(spec: EntitySpec) -> pd.CategoricalDtype:
-    return pd.CategoricalDtype([k.name for k in spec.match_keys])
-
-
-def _empty_tuple_array(n: int) -> np.ndarray:
-    out = np.empty(n, dtype=object)
-    out.fill(())
-    return out
-
-
 def build_plan(ctx: Context, m: MatchResult, d: DiffResult) -> pd.DataFrame:
     rows = _Rows(ctx, m, d)
     rows.detail()
     rows.orphans()
     rows.unmatched()
     rows.blocked()
-    small = rows.frame()
-    in_sync = _in_sync_frame(ctx, m)
-    if len(small) == 0:
-        return in_sync
-    if len(in_sync) == 0:
-        return small
-    return _stack(small, in_sync)
+    return _assemble(ctx, m, rows.out)
 
 
-def _stack(first: pd.DataFrame, second: pd.DataFrame) -> pd.DataFrame:
-    """Row-wise concatenation column by column: pd.concat inspects every value of all-None
-    object columns (~1 s per million rows), this does not."""
-    data = {}
-    for name in COLUMNS:
-        a, b = first[name], second[name]
-        if isinstance(a.dtype, pd.CategoricalDtype):
-            codes = np.concatenate([a.cat.codes.to_numpy(), b.cat.codes.to_numpy()])
-            data[name] = pd.Categorical.from_codes(codes, dtype=a.dtype)
+def _object_array(values) -> np.ndarray:
+    array = np.empty(len(values), dtype=object)
+    array[:] = values
+    return array
+
+
+def _assemble(ctx: Context, m: MatchResult, small: list[tuple]) -> pd.DataFrame:
+    """The plan frame: the rows built one by one, then every linked pair the fast pass found
+    equal — taken straight from the id map's columns, one array per plan column (no
+    per-row Python for the in-sync million)."""
+    in_sync = (m.mpos >= 0) & (m.jpos >= 0) & (m.qpos >= 0) & m.equal & ~m.duplicate
+    mask = np.zeros(len(ctx.id_map), dtype=bool)
+    mask[m.mpos[in_sync]] = True
+    head_n, bulk = len(small), int(mask.sum())
+    total = head_n + bulk
+    parts = list(zip(*small)) if small else [()] * len(COLUMNS)
+    key_names = [k.name for k in ctx.spec.match_keys]
+    data: dict[str, object] = {}
+    for name, values in zip(COLUMNS, parts):
+        if name in _CATEGORIES or name == "match_key":
+            categories = key_names if name == "match_key" else _CATEGORIES[name]
+            index = {c: i for i, c in enumerate(categories)}
+            codes = np.full(total, 0 if name != "winner" else -1, dtype=np.int8)
+            codes[:head_n] = np.fromiter((index.get(v, -1) for v in values), dtype=np.int8, count=head_n)
+            data[name] = pd.Categorical.from_codes(codes, categories=categories)
+            continue
+        if name in ("jobsiteon_id", "qbo_id"):
+            column = np.empty(total, dtype=object)
+            np.compress(mask, ctx.id_map[name].to_numpy(), out=column[head_n:])
+        elif name == "entity":
+            column = np.full(total, ctx.spec.name, dtype=object)
+        elif name == "fields":
+            column = np.empty(total, dtype=object)
+            column.fill(())
         else:
-            data[name] = np.concatenate([a.to_numpy(dtype=object), b.to_numpy(dtype=object)])
+            column = np.full(total, None, dtype=object)
+        column[:head_n] = values
+        # dtype=object explicitly: pandas would otherwise scan each object column for dates
+        data[name] = pd.Series(column, dtype=object, copy=False)
     return pd.DataFrame(data, copy=False)
 
 
-def _typed(frame_columns: dict[str, object], ctx: Context) -> pd.DataFrame:
-    frame = pd.DataFrame(frame_columns, copy=False)
-    frame["status"] = frame["status"].astype(_STATUS)
-    frame["action"] = frame["action"].astype(_ACTION)
-    frame["winner"] = frame["winner"].astype(_WINNER)
-    frame["match_key"] = frame["match_key"].astype(_model_key_categories(ctx.spec))
-    return frame[list(COLUMNS)]
+class _Columns:
+    """Lazily taken columns of some rows of a frame (no whole-frame conversions)."""
+
+    def __init__(self, frame: pd.DataFrame, positions: np.ndarray) -> None:
+        self.frame, self.positions, self.cache = frame, positions, {}
+
+    def __getitem__(self, column: str):
+        if column not in self.cache:
+            if column not in self.frame.columns:
+                self.cache[column] = np.full(len(self.positions), None, dtype=object)
+            else:
+                series = self.frame[column]
+                if isinstance(series.dtype, pd.DatetimeTZDtype):
+                    self.cache[column] = series.array.take(self.positions)
+                else:
+                    self.cache[column] = series.to_numpy()[self.positions]
+        return self.cache[column]
+
+    def row(self, i: int) -> _RowView:
+        return _RowView(self, i)
+
+    def clean(self, column: str) -> np.ndarray:
+        """The column as objects with missing markers (NaN, NaT) turned into None."""
+        key = ("clean", column)
+        if key not in self.cache:
+            values = np.asarray(self[column], dtype=object)
+            missing = pd.isna(values) if len(values) else np.zeros(0, bool)
+            if missing.ndim == 1 and missing.any():
+                values = values.copy()
+                values[missing] = None
+            self.cache[key] = values
+        return self.cache[key]
 
 
-def _in_sync_frame(ctx: Context, m: MatchResult) -> pd.DataFrame:
-    """Every linked pair whose hashes are equal: built straight from the id map columns."""
-    rows = (m.mpos >= 0) & (m.jpos >= 0) & (m.qpos >= 0) & m.equal & ~m.duplicate
-    mask = np.zeros(len(ctx.id_map), dtype=bool)
-    mask[m.mpos[rows]] = True
-    n = int(mask.sum())
-    none = np.full(n, None, dtype=object)
-    columns = {
-        "entity": np.full(n, ctx.spec.name, dtype=object),
-        "jobsiteon_id": ctx.id_map["jobsiteon_id"].to_numpy()[mask],
-        "qbo_id": ctx.id_map["qbo_id"].to_numpy()[mask],
-        "status": pd.Categorical.from_codes(np.zeros(n, dtype=np.int8), dtype=_STATUS),
-        "action": pd.Categorical.from_codes(np.zeros(n, dtype=np.int8), dtype=_ACTION),
-        "fields": _empty_tuple_array(n),
-        "winner": pd.Categorical.from_codes(np.full(n, -1, dtype=np.int8), dtype=_WINNER),
-        "loser_values": none,
-        "reason": none,
-        "match_key": pd.Categorical.from_codes(
-            np.zeros(n, dtype=np.int8), dtype=_model_key_categories(ctx.spec)
-        ),
-        "values": none,
-        "sync_hash": none,
-        "total_delta": none,
-    }
-    return pd.DataFrame(columns, copy=False)[list(COLUMNS)]
+class _RowView:
+    """dict-like access to row i of a _Columns."""
+
+    __slots__ = ("columns", "i")
+
+    def __init__(self, columns: _Columns, i: int) -> None:
+        self.columns, self.i = columns, i
+
+    def get(self, column: str, default=None):
+        value = self.columns[column][self.i]
+        return default if value is None else value
+
+
+def _clean(value):
+    return None if normalize.is_missing(value) else value
+
+
+def _row_lists(mask: np.ndarray, names: np.ndarray) -> list[tuple]:
+    """Per row of a (rows x columns) mask, the tuple of column names set (empty tuples
+    shared), without a numpy call per row."""
+    out: list[tuple] = [()] * mask.shape[0]
+    rows, cols = np.nonzero(mask)
+    if not len(rows):
+        return out
+    grouped: dict[int, list] = {}
+    for r, c in zip(rows.tolist(), cols.tolist()):
+        grouped.setdefault(r, []).append(names[c])
+    for r, found in grouped.items():
+        out[r] = tuple(found)
+    return out
 
 
 class _Rows:
@@ -227,21 +268,7 @@ class _Rows:
         self.out.append((self.spec.name, jid, qid, status, action, tuple(fields), winner, loser,
                          reason, key, values, sync_hash, delta))
 
-    def frame(self) -> pd.DataFrame:
-        if not self.out:
-            return _typed({c: pd.Series(dtype=object) for c in COLUMNS}, self.ctx)
-        columns = list(zip(*self.out))
-        data = {}
-        for name, values in zip(COLUMNS, columns):
-            array = np.empty(len(values), dtype=object)
-            array[:] = values
-            data[name] = array
-        return _typed(data, self.ctx)
-
     # -- helpers ----------------------------------------------------------------------------
-
-    def jrow(self, pos: int) -> dict:
-        return self.ctx.jobsiteon.iloc[pos].to_dict()
 
     def _fm(self, column: str):
         return self.fields.get(column)
@@ -252,7 +279,7 @@ class _Rows:
     def can_pull(self, column: str) -> bool:
         return self.spec.can_pull(self._fm(column))
 
-    def push_problem(self, jrow: Mapping, columns) -> str | None:
+    def push_problem(self, jrow, columns) -> str | None:
         """A JobsiteOn reference that has no QBO twin yet (blocks a push)."""
         for column in columns:
             if column in self.refs:
@@ -266,45 +293,62 @@ class _Rows:
                     for line in jrow.get("lines") or []:
                         value = line.get(ref.column)
                         if not self.ctx.refs[ref.entity].has_qbo(value):
-                            return (f"waits for {ref.entity} {value} (a line's {ref.column}): it is not "
-                                    f"linked to QBO yet; sync {ref.entity} first")
+                            return (f"waits for {ref.entity} {value} (a line's {ref.column}): it is "
+                                    f"not linked to QBO yet; sync {ref.entity} first")
         return None
 
     def pull_problem(self, values: Mapping) -> tuple[str, str] | None:
         """A QBO reference with no JobsiteOn twin: (action, reason)."""
-        def check(column, entity, value):
+        def check(entity, value):
             if isinstance(value, str) and value.startswith(UNMAPPED):
                 qid = value[len(UNMAPPED):]
                 if self.ctx.refs[entity].pullable:
-                    return ("none", f"waits for QBO {entity} {qid}: it is not linked to JobsiteOn yet; "
-                                    f"sync {entity} first")
+                    return ("none", f"waits for QBO {entity} {qid}: it is not linked to JobsiteOn "
+                                    f"yet; sync {entity} first")
                 return ("skip", f"refers to QBO {entity} {qid}, which is not synced to JobsiteOn "
                                 f"({entity} are push-only)")
             return None
         for column, value in values.items():
             if column in self.refs:
-                found = check(column, self.refs[column].entity, value)
+                found = check(self.refs[column].entity, value)
                 if found:
                     return found
             if column == "lines":
                 for ref in self.line_refs:
                     for line in value or []:
-                        found = check(ref.column, ref.entity, line.get(ref.column))
+                        found = check(ref.entity, line.get(ref.column))
                         if found:
                             return found
         return None
 
-    def jobsiteon_values(self, jrow: Mapping, columns) -> dict:
-        return {c: (None if normalize.is_missing(jrow.get(c)) else jrow.get(c)) for c in columns}
+    @staticmethod
+    def jobsiteon_values(jrow, columns) -> dict:
+        return {c: _clean(jrow.get(c)) for c in columns}
 
-    def qbo_values(self, qrow: Mapping, columns) -> dict:
+    def qbo_values(self, qrow, columns) -> dict:
         return canonical_values(self.ctx, qrow, "qbo", columns)
+
+    @staticmethod
+    def _jvals(cols: _Columns, i: int, columns) -> dict:
+        return {c: cols.clean(c)[i] for c in columns}
+
+    def _qvals(self, cols: _Columns, i: int, columns) -> dict:
+        """QBO values in the JobsiteOn id space (references translated)."""
+        out = {}
+        for c in columns:
+            value = cols.clean(c)[i]
+            if c in self.refs:
+                value = self.ctx.refs[self.refs[c].entity].jobsiteon_id(value)
+            elif c == "lines" and value is not None:
+                value = canonical_values(self.ctx, {"lines": value}, "qbo", ["lines"])["lines"]
+            out[c] = value
+        return out
 
     def whole_record_columns(self) -> list[str]:
         columns = [fm.column for fm in self.spec.fields]
         return columns + (["lines"] if self.spec.line_spec else [])
 
-    def restore_values(self, jrow: Mapping) -> tuple[tuple, dict]:
+    def restore_values(self, jrow) -> tuple[tuple, dict]:
         values: dict = {}
         if self.spec.archived_column:
             values[self.spec.archived_column] = False
@@ -315,11 +359,11 @@ class _Rows:
     # -- linked and freshly matched pairs ---------------------------------------------------
 
     def _winners(self) -> np.ndarray:
-        d = self.d
-        n, cols = len(d), self.columns
-        if n == 0:
+        """Per pair and compared column: _J, _Q, _PENDING (pull-only, QBO did not change),
+        _FLAG (push-only edited in QBO, policy flag) or _NONE (equal / not synced)."""
+        d, cols = self.d, self.columns
+        if len(d) == 0:
             return np.zeros((0, len(cols)), dtype=np.int8)
-        changed = d.changed[cols].to_numpy(dtype=bool)
         jc = d.pairs["j_changed"].to_numpy(bool)[:, None]
         qc = d.pairs["q_changed"].to_numpy(bool)[:, None]
         jn = d.pairs["j_newer"].to_numpy(bool)[:, None]
@@ -340,99 +384,128 @@ class _Rows:
             [push & pull, push & ~pull, ~push & pull], [two_way, push_only, pull_only], _NONE
         )
         winners = np.where(check, _NONE, winners)
-        return np.where(changed, winners, _NONE).astype(np.int8)
+        winners = np.where(d.changed, winners, _NONE)
+        # QBO recomputes some fields (balance, status) from what is pushed: while a record is
+        # pushed they wait for the next run (amount_paid, set by payments, does not).
+        recomputed = np.array([bool(self._fm(c) and self._fm(c).recomputed) for c in cols])[None, :]
+        pushed = (winners == _J).any(axis=1)[:, None]
+        winners = np.where(pushed & recomputed & (winners == _Q), _PENDING, winners)
+        return winners.astype(np.int8)
+
+    def _lifecycle_winner(self, jc, qc, jn) -> np.ndarray:
+        winner = np.where(jc & ~qc, _J, np.where(qc & ~jc, _Q, np.where(jn, _J, _Q)))
+        if not self.spec.push_updates:
+            winner[:] = _Q
+        if not self.spec.pull_updates:
+            winner[:] = _J
+        return winner
 
     def detail(self) -> None:
-        d = self.d
-        if len(d) == 0:
+        d, spec = self.d, self.spec
+        n = len(d)
+        if n == 0:
             return
-        winners = self._winners()
-        cols = np.array(self.columns, dtype=object)
-        check_cols = [i for i, c in enumerate(self.columns) if self._fm(c) and self._fm(c).check]
-        changed = d.changed[self.columns].to_numpy(dtype=bool)
         pairs = d.pairs
+        jpos_all = pairs["jpos"].to_numpy(np.int64)
+        qpos_all = pairs["qpos"].to_numpy(np.int64)
         jc_all = pairs["j_changed"].to_numpy(bool)
         qc_all = pairs["q_changed"].to_numpy(bool)
         jn_all = pairs["j_newer"].to_numpy(bool)
         j_alive = pairs["j_alive"].to_numpy(bool)
         q_alive = pairs["q_alive"].to_numpy(bool)
-        jcmp = d.jobsiteon.itertuples(index=False, name=None)
-        qcmp = d.qbo.itertuples(index=False, name=None)
-        j_records = d.jobsiteon_rows.to_dict("records")
-        q_records = d.qbo_rows.to_dict("records")
-        for i, (jpos, qpos, mpos, key, jv, qv, jrow, qrow) in enumerate(zip(
-            pairs["jpos"].to_numpy(), pairs["qpos"].to_numpy(), pairs["mpos"].to_numpy(),
-            pairs["match_key"].to_numpy(), jcmp, qcmp, j_records, q_records,
-        )):
-            jid, qid = self.j_ids[jpos], self.q_ids[qpos]
-            new_link = mpos < 0
+        winners = self._winners()
+        both_alive = j_alive & q_alive
+        life = self._lifecycle_winner(jc_all, qc_all, jn_all)
+        if spec.is_name_list:
+            final_alive = np.where(both_alive, True, np.where(life == _J, j_alive, q_alive))
+        else:
+            final_alive = both_alive
+        pulled = (winners == _Q) & both_alive[:, None]
+        if spec.is_name_list:  # a restore from QBO takes QBO's differing values along
+            restore = ~both_alive & (life == _Q) & ~j_alive & q_alive
+            pullable_cols = np.array([self.can_pull(c) for c in self.columns])[None, :]
+            pulled |= restore[:, None] & d.changed & pullable_cols
+        sync_hashes = hex_hashes(self.m.hash_j[jpos_all])
+        mixed = pulled.any(axis=1) | (final_alive != j_alive)
+        if mixed.any():  # JobsiteOn's values after the pull: hash them the join's way
+            rows = np.flatnonzero(mixed)
+            merged = [np.where(pulled[rows, k], d.qbo_fast[k][rows], d.jobsiteon_fast[k][rows])
+                      for k in range(len(self.columns))]
+            sync_hashes[rows] = fingerprints(merged, final_alive[rows])
+        cols = np.array(self.columns, dtype=object)
+        check_cols = [i for i, c in enumerate(self.columns) if self._fm(c) and self._fm(c).check]
+        push_lists = _row_lists(winners == _J, cols)
+        pull_lists = _row_lists(winners == _Q, cols)
+        pending_lists = _row_lists(winners == _PENDING, cols)
+        flag_lists = _row_lists(winners == _FLAG, cols)
+        jcols = _Columns(self.ctx.jobsiteon, jpos_all)
+        qcols = _Columns(self.ctx.qbo, qpos_all)
+        keys = pairs["match_key"].to_numpy()
+        mpos_all = pairs["mpos"].to_numpy()
+        pullable = {c: self.can_pull(c) for c in self.columns}
+        for i in range(n):
+            jpos, key = jpos_all[i], keys[i]
+            jid, qid = self.j_ids[jpos], self.q_ids[qpos_all[i]]
+            new_link = mpos_all[i] < 0
             if not self.syncable[jpos]:
-                rule = self.spec.sync_statuses
+                rule = spec.sync_statuses
                 self.add(jid, qid, "update", "skip", key=key,
-                         reason=f"{self.spec.jobsiteon_table} with {rule[0]} "
-                                f"{self.ctx.jobsiteon[rule[0]].iat[jpos]!r} do not sync")
+                         reason=f"{spec.jobsiteon_table} with {rule[0]} {jcols[rule[0]][i]!r} do not sync")
                 continue
-            if not j_alive[i] or not q_alive[i]:
-                self.lifecycle(jid, qid, key, jrow, qrow, j_alive[i], q_alive[i],
-                               jc_all[i], qc_all[i], jn_all[i], jv, qv)
+            if not both_alive[i]:
+                self.lifecycle(jid, qid, key, jcols.row(i), qcols.row(i), j_alive[i], q_alive[i],
+                               life[i], d.changed[i], sync_hashes[i])
                 continue
-            row_w = winners[i]
-            push_idx = np.flatnonzero(row_w == _J)
-            pull_idx = np.flatnonzero(row_w == _Q)
-            pending = cols[row_w == _PENDING]
-            flagged = cols[row_w == _FLAG]
+            push, pull = push_lists[i], pull_lists[i]
+            pending, flagged = pending_lists[i], flag_lists[i]
             both = bool(jc_all[i] and qc_all[i]) and not new_link
-            status = "conflict" if both and (len(push_idx) or len(pull_idx)) else "update"
+            status = "conflict" if both and (push or pull) else "update"
+            sync_hash = sync_hashes[i]
             emitted = False
-            merged = list(jv)
-            for k in pull_idx:
-                merged[k] = qv[k]
-            sync_hash = fingerprint(tuple(merged) + (True,))
-            if len(push_idx):
-                fields = tuple(cols[push_idx])
-                problem = self.push_problem(jrow, fields)
+            if push:
+                problem = self.push_problem(jcols.row(i), push) if self.refs or self.line_refs else None
                 if problem:
-                    self.add(jid, qid, "blocked", "none", fields=fields, key=key, reason=problem)
+                    self.add(jid, qid, "blocked", "none", fields=push, key=key, reason=problem)
                 else:
                     edited_in_qbo = (qc_all[i] and not jc_all[i]
-                                     and not any(self.can_pull(f) for f in fields))
-                    reason = self._reason("jobsiteon", fields, both, new_link, key, edited_in_qbo)
-                    self.add(jid, qid, status, "link" if new_link else "update_qbo", fields=fields,
-                             winner="jobsiteon", loser=self.qbo_values(qrow, fields), reason=reason,
-                             key=key, values=self.jobsiteon_values(jrow, fields), sync_hash=sync_hash)
+                                     and not any(pullable[f] for f in push))
+                    reason = self._reason("jobsiteon", push, both, new_link, key, edited_in_qbo)
+                    self.add(jid, qid, status, "link" if new_link else "update_qbo", fields=push,
+                             winner="jobsiteon", loser=self._qvals(qcols, i, push), reason=reason,
+                             key=key, values=self._jvals(jcols, i, push), sync_hash=sync_hash)
                 emitted = True
-            if len(pull_idx):
-                fields = tuple(cols[pull_idx])
-                values = self.qbo_values(qrow, fields)
-                problem = self.pull_problem(values)
+            if pull:
+                values = self._qvals(qcols, i, pull)
+                problem = self.pull_problem(values) if self.refs or self.line_refs else None
                 if problem:
                     action, reason = problem
                     self.add(jid, qid, "blocked" if action == "none" else status, action,
-                             fields=fields, key=key, reason=reason)
+                             fields=pull, key=key, reason=reason)
                 else:
                     action = "link" if new_link and not emitted else "update_jobsiteon"
-                    reason = self._reason("qbo", fields, both, new_link, key, False)
-                    self.add(jid, qid, status, action, fields=fields, winner="qbo",
-                             loser=self.jobsiteon_values(jrow, fields), reason=reason, key=key,
+                    reason = self._reason("qbo", pull, both, new_link, key, False)
+                    self.add(jid, qid, status, action, fields=pull, winner="qbo",
+                             loser=self._jvals(jcols, i, pull), reason=reason, key=key,
                              values=values, sync_hash=sync_hash)
                 emitted = True
-            if len(flagged):
-                self.add(jid, qid, "blocked", "none", fields=tuple(flagged), key=key,
-                         reason=f"edited in QBO, but {self.spec.name} are push-only and the policy is to "
-                                f"flag: review {', '.join(flagged)} in QBO or re-save the record in JobsiteOn")
+            if flagged:
+                self.add(jid, qid, "blocked", "none", fields=flagged, key=key,
+                         reason=f"edited in QBO, but {spec.name} are push-only and the policy is to flag: "
+                                f"review {', '.join(flagged)} in QBO or re-save the record in JobsiteOn")
                 emitted = True
-            if check_cols and not len(push_idx):
+            if check_cols and not push:
                 for k in check_cols:
-                    if changed[i, k]:
-                        reason, delta = self._total_mismatch(jrow, qrow)
-                        self.add(jid, qid, "blocked", "none", fields=(cols[k],), key=key,
-                                 reason=reason, delta=delta,
-                                 values={cols[k]: jrow.get(cols[k])}, loser={cols[k]: qrow.get(cols[k])})
+                    if d.changed[i, k]:
+                        column = cols[k]
+                        reason, delta = self._total_mismatch(jcols.row(i), qcols.row(i))
+                        self.add(jid, qid, "blocked", "none", fields=(column,), key=key,
+                                 reason=reason, delta=delta, values=self._jvals(jcols, i, [column]),
+                                 loser=self._qvals(qcols, i, [column]))
                         emitted = True
-            if len(pending) and not emitted:
-                self.add(jid, qid, "update", "skip", fields=tuple(pending), key=key,
-                         reason=f"pending: {', '.join(pending)} changed in JobsiteOn only; they are "
-                                f"QBO's to set and follow once the change reaches QBO (e.g. the payment is pushed)")
+            if pending and not emitted:
+                self.add(jid, qid, "update", "skip", fields=pending, key=key,
+                         reason=f"pending: {', '.join(pending)} changed in JobsiteOn only; QBO sets them "
+                                "and they follow once the change reaches QBO (e.g. the payment is pushed)")
                 emitted = True
             if not emitted:
                 if new_link:
@@ -453,7 +526,7 @@ class _Rows:
             return f"conflict: both sides changed {listed}; {side}'s version kept (policy)"
         return f"{listed} changed in {side}"
 
-    def _total_mismatch(self, jrow: Mapping, qrow: Mapping) -> tuple[str, Decimal]:
+    def _total_mismatch(self, jrow, qrow) -> tuple[str, Decimal]:
         j_cents = money.cents(jrow.get("total")) or 0
         q_cents = money.cents(qrow.get("total")) or 0
         delta = j_cents - q_cents
@@ -478,7 +551,7 @@ class _Rows:
 
     # -- lifecycle (deleted / archived / voided on one side) ---------------------------------
 
-    def lifecycle(self, jid, qid, key, jrow, qrow, j_alive, q_alive, jc, qc, jn, jv, qv) -> None:
+    def lifecycle(self, jid, qid, key, jrow, qrow, j_alive, q_alive, winner, changed, sync_hash) -> None:
         """One side is deleted/archived/voided (key matching only pairs live records, so
         this is always an existing link)."""
         spec = self.spec
@@ -486,17 +559,12 @@ class _Rows:
             self.add(jid, qid, "in_sync", "none", key=key)
             return
         if spec.is_name_list:
-            winner = _J if (jc and not qc) else _Q if (qc and not jc) else (_J if jn else _Q)
-            if not spec.push_updates:
-                winner = _Q
-            if not spec.pull_updates:
-                winner = _J
-            self._name_list_lifecycle(jid, qid, key, winner, j_alive, jrow, jv, qv)
+            self._name_list_lifecycle(jid, qid, key, winner, j_alive, jrow, changed, sync_hash, qrow)
             return
         if not j_alive:
             self.add(jid, qid, "deleted", "delete_qbo", winner="jobsiteon", key=key,
                      reason=f"deleted or voided in JobsiteOn: {spec.qbo_remove} the QBO {spec.qbo_entity}",
-                     sync_hash=fingerprint(tuple(jv) + (False,)))
+                     sync_hash=sync_hash)
             return
         self._qbo_gone(jid, qid, key, jrow, "voided" if qrow.get("qbo_status") == "voided" else "deleted")
 
@@ -505,7 +573,7 @@ class _Rows:
         if spec.void_status:
             column, value = spec.void_status
             self.add(jid, qid, "deleted", "void_flag_jobsiteon", fields=(column,), winner="qbo",
-                     loser={column: jrow.get(column)}, key=key, values={column: value},
+                     loser={column: _clean(jrow.get(column))}, key=key, values={column: value},
                      reason=f"{how} in QBO: flagged {value!r} in JobsiteOn, not deleted")
         elif spec.pull_updates:
             self.add(jid, qid, "deleted", "delete_jobsiteon", winner="qbo", key=key,
@@ -514,36 +582,39 @@ class _Rows:
             self.add(jid, qid, "blocked", "none", key=key,
                      reason=f"record not found: {how} in QBO; re-create it (unlink) or delete it in JobsiteOn")
 
-    def _name_list_lifecycle(self, jid, qid, key, winner, j_alive, jrow, jv, qv) -> None:
+    def _name_list_lifecycle(self, jid, qid, key, winner, j_alive, jrow, changed, sync_hash,
+                             qrow=None) -> None:
         spec = self.spec
         if winner == _J:
-            fields = tuple(c for k, c in enumerate(self.columns)
-                           if j_alive and jv[k] != qv[k] and self.can_push(c))
+            fields = ()
+            if j_alive and changed is not None:
+                fields = tuple(c for k, c in enumerate(self.columns) if changed[k] and self.can_push(c))
             self.add(jid, qid, "deleted", "reactivate_qbo" if j_alive else "deactivate_qbo",
                      fields=fields, winner="jobsiteon", loser={"active": not j_alive}, key=key,
                      values={"active": bool(j_alive), **self.jobsiteon_values(jrow, fields)},
                      reason=("restored in JobsiteOn: reactivate in QBO" if j_alive
                              else "deleted/archived in JobsiteOn: deactivate in QBO"),
-                     sync_hash=fingerprint(tuple(jv) + (bool(j_alive),)) if jv else None)
+                     sync_hash=sync_hash)
             return
-        if not j_alive:  # QBO reactivated it
+        if not j_alive:  # QBO reactivated (or edited) it, after JobsiteOn deleted it: restore
             fields, values = self.restore_values(jrow)
-            self.add(jid, qid, "deleted", "update_jobsiteon", fields=fields, winner="qbo",
-                     loser={"active": False}, key=key, values=values,
-                     reason="reactivated in QBO: restored in JobsiteOn",
-                     sync_hash=fingerprint(tuple(qv) + (True,)) if qv else None)
+            pulled = ()
+            if changed is not None and qrow is not None:
+                pulled = tuple(c for k, c in enumerate(self.columns) if changed[k] and self.can_pull(c))
+                values.update(self.qbo_values(qrow, pulled))
+            self.add(jid, qid, "deleted", "update_jobsiteon", fields=fields + pulled, winner="qbo",
+                     loser={"active": False, **self.jobsiteon_values(jrow, pulled)}, key=key, values=values,
+                     reason="reactivated in QBO: restored in JobsiteOn", sync_hash=sync_hash)
             return
         if spec.archived_column:
             column = spec.archived_column
             self.add(jid, qid, "deleted", "update_jobsiteon", fields=(column,), winner="qbo",
                      loser={column: False}, key=key, values={column: True},
-                     reason="made inactive in QBO: archived in JobsiteOn",
-                     sync_hash=fingerprint(tuple(jv) + (False,)) if jv else None)
+                     reason="made inactive in QBO: archived in JobsiteOn", sync_hash=sync_hash)
         elif spec.qbo_inactive_policy == "archive":
             self.add(jid, qid, "deleted", "delete_jobsiteon", winner="qbo", key=key,
-                     loser={"active": True},
-                     reason="made inactive (deleted) in QBO: soft-deleted in JobsiteOn",
-                     sync_hash=fingerprint(tuple(jv) + (False,)) if jv else None)
+                     loser={"active": True}, sync_hash=sync_hash,
+                     reason="made inactive (deleted) in QBO: soft-deleted in JobsiteOn")
         else:
             self.add(jid, qid, "deleted", "skip", key=key,
                      reason="inactive in QBO; policy 'flag': the JobsiteOn record is kept — "
@@ -554,96 +625,98 @@ class _Rows:
     def orphans(self) -> None:
         m, ctx, spec = self.m, self.ctx, self.spec
         rows = np.flatnonzero((m.mpos >= 0) & ((m.jpos < 0) | (m.qpos < 0)) & ~m.duplicate)
+        if not len(rows):
+            return
         ids_j = ctx.id_map["jobsiteon_id"].to_numpy()
         ids_q = ctx.id_map["qbo_id"].to_numpy()
+        j_alive, q_alive = ctx.alive("jobsiteon"), ctx.alive("qbo")
         for r in rows:
             mpos, jpos, qpos = m.mpos[r], m.jpos[r], m.qpos[r]
             jid, qid = ids_j[mpos], ids_q[mpos]
-            if jpos < 0 and not ctx.jobsiteon_complete or qpos < 0 and not ctx.qbo_complete:
+            if (jpos < 0 and not ctx.jobsiteon_complete) or (qpos < 0 and not ctx.qbo_complete):
                 continue  # a partial frame says nothing about the missing side
             if jpos < 0 and qpos < 0:
                 self.add(jid, qid, "deleted", "skip", key="id_map",
                          reason="stale id map entry: the record is gone on both sides; unlink it")
-                continue
-            if jpos < 0:
-                if not ctx.alive("qbo")[qpos]:
-                    self.add(jid, qid, "deleted", "skip", key="id_map",
-                             reason="deleted in JobsiteOn and inactive in QBO; unlink it")
-                elif spec.is_name_list:
-                    self.add(jid, qid, "deleted", "deactivate_qbo", winner="jobsiteon", key="id_map",
-                             values={"active": False},
-                             reason="deleted in JobsiteOn (record gone): deactivate in QBO")
-                else:
-                    self.add(jid, qid, "deleted", "delete_qbo", winner="jobsiteon", key="id_map",
-                             reason=f"deleted in JobsiteOn (record gone): {spec.qbo_remove} the QBO "
-                                    f"{spec.qbo_entity}")
-                continue
-            if not ctx.alive("jobsiteon")[jpos]:
+            elif jpos < 0 and not q_alive[qpos]:
+                self.add(jid, qid, "deleted", "skip", key="id_map",
+                         reason="deleted in JobsiteOn and inactive in QBO; unlink it")
+            elif jpos < 0 and spec.is_name_list:
+                self.add(jid, qid, "deleted", "deactivate_qbo", winner="jobsiteon", key="id_map",
+                         values={"active": False},
+                         reason="deleted in JobsiteOn (record gone): deactivate in QBO")
+            elif jpos < 0:
+                self.add(jid, qid, "deleted", "delete_qbo", winner="jobsiteon", key="id_map",
+                         reason=f"deleted in JobsiteOn (record gone): {spec.qbo_remove} the QBO "
+                                f"{spec.qbo_entity}")
+            elif not j_alive[jpos]:
                 self.add(jid, qid, "deleted", "skip", key="id_map",
                          reason="gone from QBO and deleted in JobsiteOn; unlink it")
-                continue
-            jrow = self.jrow(jpos)
-            if spec.is_name_list:
-                self._name_list_lifecycle(jid, qid, "id_map", _Q, True, jrow, (), ())
             else:
-                self._qbo_gone(jid, qid, "id_map", jrow, "deleted")
+                jrow = _Columns(ctx.jobsiteon, np.array([jpos])).row(0)
+                if spec.is_name_list:
+                    self._name_list_lifecycle(jid, qid, "id_map", _Q, True, jrow, None, None)
+                else:
+                    self._qbo_gone(jid, qid, "id_map", jrow, "deleted")
 
     # -- records without a twin -----------------------------------------------------------------
 
     def unmatched(self) -> None:
-        ctx, spec = self.ctx, self.spec
-        j_pos = self.m.j_unmatched
+        ctx, spec, m = self.ctx, self.spec, self.m
+        columns = self.whole_record_columns()
+        j_pos = m.j_unmatched
         if len(j_pos):
-            j_rows = ctx.jobsiteon.iloc[j_pos].reset_index(drop=True)
             j_alive = ctx.alive("jobsiteon")[j_pos]
-            hashes = fingerprints(comparable_frame(ctx, j_rows, "jobsiteon"), j_alive)
-            columns = ["id"] + self.whole_record_columns()
-            records = j_rows.reindex(columns=columns).to_dict("records")
-            for pos, alive, record, h in zip(j_pos, j_alive, records, hashes):
+            hashes = hex_hashes(m.hash_j[j_pos])
+            jcols = _Columns(ctx.jobsiteon, j_pos)
+            record_columns = ["id"] + columns
+            records = zip(*[jcols.clean(c) for c in record_columns])
+            for i, (pos, record) in enumerate(zip(j_pos, records)):
                 jid = self.j_ids[pos]
                 if not self.syncable[pos]:
                     rule = spec.sync_statuses
                     self.add(jid, None, "missing", "skip",
-                             reason=f"{spec.jobsiteon_table} with {rule[0]} {record.get(rule[0])!r} do not sync")
-                elif not alive:
+                             reason=f"{spec.jobsiteon_table} with {rule[0]} {jcols[rule[0]][i]!r} do not sync")
+                elif not j_alive[i]:
                     self.add(jid, None, "deleted", "skip",
                              reason="deleted/archived/voided in JobsiteOn before it was ever synced")
                 elif not spec.push_creates:
                     self.add(jid, None, "missing", "skip",
                              reason=f"JobsiteOn-only {spec.name} are not pushed to QBO")
                 else:
-                    problem = self.push_problem(record, list(self.refs) + ["lines"])
+                    values = dict(zip(record_columns, record))
+                    problem = self.push_problem(values, list(self.refs) + ["lines"]) if (
+                        self.refs or self.line_refs) else None
                     if problem:
                         self.add(jid, None, "blocked", "none", reason=problem)
                     else:
-                        values = {c: (None if normalize.is_missing(v) else v) for c, v in record.items()}
                         self.add(jid, None, "missing", "create_qbo", winner="jobsiteon", values=values,
-                                 sync_hash=h, reason=f"not in QBO: create the {spec.qbo_entity}")
-        q_pos = self.m.q_unmatched
+                                 sync_hash=hashes[i], reason=f"not in QBO: create the {spec.qbo_entity}")
+        q_pos = m.q_unmatched
         if len(q_pos):
-            q_rows = ctx.qbo.iloc[q_pos].reset_index(drop=True)
             q_alive = ctx.alive("qbo")[q_pos]
-            hashes = fingerprints(comparable_frame(ctx, q_rows, "qbo"), q_alive)
-            columns = self.whole_record_columns()
-            records = q_rows.to_dict("records")
+            hashes = hex_hashes(m.hash_q[q_pos])
+            qcols = _Columns(ctx.qbo, q_pos)
             defaults = dict(spec.jobsiteon_defaults)
-            for pos, alive, record, h in zip(q_pos, q_alive, records, hashes):
+            for i, pos in enumerate(q_pos):
                 qid = self.q_ids[pos]
-                if not alive:
-                    self.add(None, qid, "deleted", "skip", reason=f"{record.get('qbo_status')} in QBO; not imported")
+                if not q_alive[i]:
+                    self.add(None, qid, "deleted", "skip",
+                             reason=f"{qcols['qbo_status'][i]} in QBO; not imported")
                 elif not spec.pull_creates:
                     self.add(None, qid, "missing", "skip",
                              reason=f"QBO-only {spec.name} are not pulled ({spec.name} are push-only)")
                 else:
-                    values = self.qbo_values(record, columns)
-                    problem = self.pull_problem(values)
+                    values = self._qvals(qcols, i, columns)
+                    problem = self.pull_problem(values) if (self.refs or self.line_refs) else None
                     if problem:
                         action, reason = problem
                         self.add(None, qid, "blocked" if action == "none" else "missing", action, reason=reason)
                     else:
                         values.update(defaults)
                         self.add(None, qid, "missing", "create_jobsiteon", winner="qbo", values=values,
-                                 sync_hash=h, reason=f"not in JobsiteOn: create the {spec.jobsiteon_table} record")
+                                 sync_hash=hashes[i],
+                                 reason=f"not in JobsiteOn: create the {spec.jobsiteon_table} record")
 
     # -- blocked by matching or by duplicate ids --------------------------------------------------
 
@@ -666,15 +739,35 @@ class _Rows:
 
 # -- reporting ---------------------------------------------------------------------------------
 
+def _record_keys(plan: pd.DataFrame) -> pd.Series:
+    return plan["jobsiteon_id"].astype(object).fillna("") + "\x1f" + plan["qbo_id"].astype(object).fillna("")
+
+
+def _record_count(plan: pd.DataFrame) -> int:
+    if len(plan) == 0:
+        return 0
+    return int(_record_keys(plan).nunique())
+
+
+def residual(plan: pd.DataFrame) -> int:
+    """Records that are neither in sync nor deliberately skipped (blocked ones count)."""
+    status = plan["status"].astype(object).to_numpy()
+    action = plan["action"].astype(object).to_numpy()
+    return _record_count(plan[(status != "in_sync") & (action != "skip")])
+
+
 def summarize(plan: pd.DataFrame) -> dict:
     """Counts per action and status, mapping completeness (records linked through the id map
     / records that sync, skips excluded) and the residual."""
-    actions = {k: int(v) for k, v in plan["action"].value_counts().items() if v}
-    statuses = {k: int(v) for k, v in plan["status"].value_counts().items() if v}
-    considered = plan[plan["action"].astype(object) != "skip"]
+    actions = {str(k): int(v) for k, v in plan["action"].value_counts().items() if v}
+    statuses = {str(k): int(v) for k, v in plan["status"].value_counts().items() if v}
+    action = plan["action"].astype(object).to_numpy()
+    considered = plan[action != "skip"]
     records = _record_count(considered)
-    linked = _record_count(considered[(considered["match_key"].astype(object) == "id_map")
-                                      & considered["jobsiteon_id"].notna() & considered["qbo_id"].notna()])
+    linked_rows = considered[(considered["match_key"].astype(object) == "id_map").to_numpy()
+                             & considered["jobsiteon_id"].notna().to_numpy()
+                             & considered["qbo_id"].notna().to_numpy()]
+    linked = _record_count(linked_rows)
     return {
         "records": _record_count(plan),
         "actions": actions,
@@ -685,22 +778,9 @@ def summarize(plan: pd.DataFrame) -> dict:
     }
 
 
-def _record_count(plan: pd.DataFrame) -> int:
-    if len(plan) == 0:
-        return 0
-    keys = plan[["jobsiteon_id", "qbo_id"]].astype(object).fillna("")
-    return int(len(keys.drop_duplicates()))
-
-
-def residual(plan: pd.DataFrame) -> int:
-    """Records that are neither in sync nor deliberately skipped (blocked ones count)."""
-    open_rows = plan[(plan["status"].astype(object) != "in_sync") & (plan["action"].astype(object) != "skip")]
-    return _record_count(open_rows)
-
-
 def markdown_preview(plan: pd.DataFrame, limit: int = 20) -> str:
     """A markdown table of the first `limit` rows that are not in sync, for asset metadata."""
-    rows = plan[plan["status"].astype(object) != "in_sync"]
+    rows = plan[plan["status"].astype(object).to_numpy() != "in_sync"]
     summary = summarize(plan)
     head = (f"**{summary['records']} records**, residual {summary['residual']}, mapping completeness "
             f"{summary['mapping_completeness']:.1%}; actions: "

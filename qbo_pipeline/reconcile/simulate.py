@@ -99,6 +99,19 @@ def _recompute_qbo(spec: EntitySpec, record: dict, settings: WorkspaceSettings) 
         record["remaining_credit"] = record["total"]
 
 
+def _derive_jobsiteon(spec: EntitySpec, record: dict, given: set[str]) -> None:
+    """JobsiteOn's own derived fields, as its store keeps them (docs/jobsiteon-schema.md):
+    an invoice's balance and payment status follow amount_paid unless given."""
+    if spec.name != "invoices" or "amount_paid" not in given:
+        return
+    total = money.money(record.get("total")) or money.ZERO
+    paid = money.money(record.get("amount_paid")) or money.ZERO
+    if "balance" not in given:
+        record["balance"] = money.ZERO if record.get("status") == "void" else total - paid
+    if "status" not in given and record.get("status") in ("approved", "partially_paid", "paid"):
+        record["status"] = "paid" if paid > 0 and paid >= total else "partially_paid" if paid > 0 else "approved"
+
+
 def apply_plan_in_memory(
     spec: EntitySpec | str,
     plan: pd.DataFrame,
@@ -201,6 +214,7 @@ def apply_plan_in_memory(
             record = j_records[jid]
             for column, value in values.items():
                 record[column] = pd.NaT if column == "deleted_at" and value is None else value
+            _derive_jobsiteon(spec, record, set(values))
             write_jobsiteon(jid)
         elif action in ("deactivate_qbo", "reactivate_qbo"):
             record = q_records[qid]

@@ -22,6 +22,10 @@ _IMMEDIATE = "qbo_sqlite_begin_immediate"
 # Alembic keeps its migration context in module globals, so one process migrates one
 # database at a time; across processes a database lock serializes (see migrations/env.py).
 _MIGRATION_LOCK = threading.Lock()
+# In-process writers to one SQLite file queue on this lock rather than in SQLite's busy
+# handler, which sleeps in growing steps (up to 100 ms) and starves some threads.
+_SQLITE_WRITE_LOCKS: dict[str, threading.RLock] = {}
+_SQLITE_WRITE_LOCKS_GUARD = threading.Lock()
 
 
 def normalize_url(url: str) -> str:
@@ -92,11 +96,21 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
     """A transaction that will write. On SQLite it takes the database write lock at BEGIN,
     which serializes writers across processes; on Postgres it is an ordinary transaction
     (row locks, SKIP LOCKED and advisory locks do the serializing there)."""
-    with engine.connect() as conn:
-        if engine.dialect.name == "sqlite":
-            conn.execution_options(**{_IMMEDIATE: True})
+    if engine.dialect.name != "sqlite":
+        with engine.connect() as conn:
+            with conn.begin():
+                yield conn
+        return
+    with _sqlite_write_lock(engine), engine.connect() as conn:
+        conn.execution_options(**{_IMMEDIATE: True})
         with conn.begin():
             yield conn
+
+
+def _sqlite_write_lock(engine: Engine) -> threading.RLock:
+    key = engine.url.database or f":memory:{id(engine)}"
+    with _SQLITE_WRITE_LOCKS_GUARD:
+        return _SQLITE_WRITE_LOCKS.setdefault(key, threading.RLock())
 
 
 @contextlib.contextmanager

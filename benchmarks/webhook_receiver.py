@@ -220,9 +220,11 @@ def main() -> None:
             )
 
         port = free_port()
-        env = {**os.environ, "QBO_PIPELINE_DATABASE_URL": url, "QBO_WEBHOOK_VERIFIER_TOKEN": TOKEN}
+        env = {**os.environ, "QBO_PIPELINE_DATABASE_URL": url, "QBO_WEBHOOK_VERIFIER_TOKEN": TOKEN,
+               "QBO_PIPELINE_DATA_DIR": tmp.name}
         server = subprocess.Popen(
-            [str(Path(sys.executable).parent / "qbo-pipeline"), "webhooks", "serve", "--port", str(port)],
+            [str(Path(sys.executable).parent / "qbo-pipeline"), "webhooks", "serve", "--port", str(port),
+             "--relay-interval", "0"],  # the receiver alone, without the JobsiteOn relay thread
             cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
         )
         base = f"http://127.0.0.1:{port}"

@@ -14,9 +14,12 @@ CLIENT_SECRET = "emulator-client-secret"
 
 
 def context():
-    """A multiprocessing context whose children start fast and share no DB connections."""
+    """A multiprocessing context whose children start fast and share no DB connections or
+    HTTP pools with the test process (unlike fork). The forkserver imports the heavy
+    modules once; each child is forked from it. (Python 3.11's forkserver ignores the
+    parent's sys.path, so only installed packages can be preloaded, not this module.)"""
     ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload([__name__])
+    ctx.set_forkserver_preload(["pytest", "qbo_pipeline.state.token_source", "qbo_pipeline.qbo"])
     return ctx
 
 

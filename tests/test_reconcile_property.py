@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from qbo_pipeline.entities import REGISTRY
 from qbo_pipeline.reconcile import money, reconcile, residual
 from qbo_pipeline.reconcile.simulate import apply_plan_in_memory
-from tests.reconcile_fixtures import BEFORE, T0, id_map, jobsiteon_frame, qbo_frame
+from tests.reconcile_fixtures import T0, id_map, jobsiteon_frame, qbo_frame
 
 RATE = Decimal("0.08")
 SETTINGS = {"tax_rate": RATE}
@@ -180,7 +180,7 @@ def _sync(j_frames, q_frames, links):
     return j_frames, q_frames, links
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(books())
 def test_plan_apply_diff_leaves_no_residual(b: Books):
     j_frames, q_frames, links = _sync(*b.frames())
@@ -195,13 +195,14 @@ def test_plan_apply_diff_leaves_no_residual(b: Books):
             assert set(live_q["qbo_id"]) <= set(links[name]["qbo_id"])
 
 
-def test_a_second_sync_changes_nothing():
-    """Idempotence on a fixed example: after one sync, a second one writes nothing."""
-    b = books().example()
+@settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(books())
+def test_a_second_sync_writes_nothing(b: Books):
+    """Idempotence: after one sync, a second one changes no record on either side."""
     j_frames, q_frames, links = _sync(*b.frames())
     before = {n: (j_frames[n].copy(), q_frames[n].copy()) for n in ENTITIES}
     j_frames, q_frames, links = _sync(j_frames, q_frames, links)
     for n in ENTITIES:
         assert len(j_frames[n]) == len(before[n][0]) and len(q_frames[n]) == len(before[n][1])
         pd.testing.assert_series_equal(j_frames[n]["updated_at"], before[n][0]["updated_at"])
-    assert BEFORE < T0
+        pd.testing.assert_series_equal(q_frames[n]["qbo_sync_token"], before[n][1]["qbo_sync_token"])

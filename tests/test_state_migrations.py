@@ -2,7 +2,6 @@
 the migrations and schema.py describe the same tables."""
 from __future__ import annotations
 
-import multiprocessing
 import threading
 
 import sqlalchemy as sa
@@ -14,6 +13,8 @@ from qbo_pipeline.cli import main
 from qbo_pipeline.state import current_revision, make_engine, upgrade
 from qbo_pipeline.state.db import head_revision, normalize_url
 from qbo_pipeline.state.schema import metadata
+
+import state_children
 
 TABLES = {"connections", "id_map", "inbox", "cursors", "operations", "dead_letters", "sync_log"}
 
@@ -55,7 +56,7 @@ def test_postgres_urls_are_pinned_to_psycopg2():
 
 def test_concurrent_upgrades_from_several_processes_and_threads(db_url):
     """Services start together (receiver, Dagster daemon, webserver): all may migrate."""
-    with multiprocessing.get_context("spawn").Pool(2) as pool:
+    with state_children.context().Pool(2) as pool:
         children = pool.map_async(upgrade, [db_url] * 2)
         results, errors = [], []
 

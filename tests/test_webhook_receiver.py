@@ -197,6 +197,7 @@ def test_concurrent_duplicate_deliveries_store_each_event_once(store, receiver):
 def test_healthz_reports_the_database(receiver):
     answer = httpx.get(receiver.base_url + "/healthz")
     assert answer.status_code == 200 and answer.json() == {"status": "ok", "db": "ok"}
+    assert post(receiver, b"[]").json()["received"] == 0  # an empty delivery is acknowledged
 
 
 def test_parser_normalizes_both_formats():
@@ -211,3 +212,86 @@ def test_parser_normalizes_both_formats():
                                           "intuitentityid": 7}]).encode())
     assert fmt == "cloudevents" and (ce[0].entity, ce[0].operation, ce[0].realm_id) == ("CreditMemo", "Void", "5")
     assert parse_delivery(b"[]") == ("cloudevents", [])
+
+
+def test_emulator_webhook_sender_deliveries_land_once_each(store, receiver):
+    """The emulator's Intuit-style sender (both formats, every notification sent twice)
+    against the real receiver: each change lands once per format."""
+    from qbo_pipeline.emulator.webhooks import WebhookConfig, WebhookDispatcher, WebhookTarget
+
+    dispatcher = WebhookDispatcher(WebhookConfig(
+        targets=[WebhookTarget(receiver.webhook_url), WebhookTarget(receiver.webhook_url, "cloudevents")],
+        verifier_token=TOKEN, duplicate_rate=1.0, aggregate_seconds=0.0, seed=1,
+    ))
+    try:
+        t0 = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
+        dispatcher.notify(CE_REALM, "Invoice", "130", "Update", t0)
+        dispatcher.notify(CE_REALM, "Payment", "44", "Void", t0)
+        dispatcher.notify(CE_REALM, "Customer", "58", "Merge", t0, deleted_id="27")
+        assert dispatcher.flush(10)
+        assert dispatcher.stats().get("given_up", 0) == 0
+    finally:
+        dispatcher.close()
+    stored = rows(store, "ws-ce")
+    for prefix in ("legacy:", "ce:"):
+        assert sorted((e.entity, e.record_id, e.operation) for e in stored if e.dedupe_key.startswith(prefix)) == [
+            ("Customer", "27", "Delete"), ("Customer", "58", "Merge"),
+            ("Invoice", "130", "Update"), ("Payment", "44", "Void"),
+        ]
+    assert len(stored) == 8
+    metrics = httpx.get(receiver.base_url + "/metrics").json()
+    assert metrics["events_duplicate"] >= 4  # the duplicated sends were absorbed
+
+
+def test_webhooks_serve_command(tmp_path, vault):
+    """`qbo-pipeline webhooks serve` end to end: migrates, serves, stores."""
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    from qbo_pipeline.state import StateStore
+
+    url = f"sqlite:///{tmp_path / 'state.db'}"
+    state = StateStore.from_url(url)
+    state.connections.connect("ws-ce", CE_REALM, tokens("c"), vault)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {**os.environ, "QBO_PIPELINE_DATABASE_URL": url, "QBO_WEBHOOK_VERIFIER_TOKEN": TOKEN,
+           "QBO_PIPELINE_DATA_DIR": str(tmp_path)}  # anything else the command opens stays in tmp
+    env.pop("JOBSITEON_DATABASE_URL", None)
+    cli = str(Path(sys.executable).parent / "qbo-pipeline")
+    proc = subprocess.Popen([cli, "webhooks", "serve", "--port", str(port)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(base + "/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert proc.poll() is None and time.monotonic() < deadline, "receiver did not start"
+            time.sleep(0.1)
+        body = (SAMPLES / "webhook_cloudevents.json").read_bytes()
+        answer = httpx.post(base + "/webhooks/qbo", content=body, headers={"intuit-signature": sign(body, TOKEN)})
+        assert answer.status_code == 200 and answer.json()["stored"] == 1
+    finally:
+        proc.terminate()
+        output = proc.communicate(timeout=10)[0]
+    assert f"http://127.0.0.1:{port}/webhooks/qbo" in output and TOKEN not in output
+    assert [e.record_id for e in state.inbox.pending("ws-ce")] == ["1234"]
+    state.dispose()
+
+
+
+def test_webhooks_serve_requires_the_verifier_token(monkeypatch):
+    from click.testing import CliRunner
+
+    from qbo_pipeline.cli import main
+
+    monkeypatch.delenv("QBO_WEBHOOK_VERIFIER_TOKEN", raising=False)
+    result = CliRunner().invoke(main, ["webhooks", "serve"])
+    assert result.exit_code != 0 and "QBO_WEBHOOK_VERIFIER_TOKEN" in result.output

@@ -21,8 +21,13 @@ def webhooks_group() -> None:
 @click.option("--port", default=8080, show_default=True, type=int)
 @click.option("--log-level", default="warning", show_default=True,
               type=click.Choice(["critical", "error", "warning", "info", "debug"]))
-def serve(host: str, port: int, log_level: str) -> None:
-    """Serve POST /webhooks/qbo (plus /healthz and /metrics) until interrupted."""
+@click.option("--relay-interval", default=2.0, show_default=True, type=click.FloatRange(min=0),
+              metavar="SECONDS",
+              help="Relay JobsiteOn's change feed into the inbox this often (needs "
+                   "JOBSITEON_DATABASE_URL or the embedded SQLite file); 0 turns the relay off.")
+def serve(host: str, port: int, log_level: str, relay_interval: float) -> None:
+    """Serve POST /webhooks/qbo (plus /healthz and /metrics) until interrupted, and relay
+    JobsiteOn changes into the same inbox every --relay-interval seconds."""
     import uvicorn
 
     from qbo_pipeline.webhooks.app import WEBHOOK_PATH, create_app
@@ -37,12 +42,31 @@ def serve(host: str, port: int, log_level: str) -> None:
     url = database_url()
     engine = make_engine(url)
     upgrade(engine)
-    app = create_app(StateStore(engine), token)
+    store = StateStore(engine)
+    app = create_app(store, token)
+    relay = _start_relay(store, relay_interval)
     click.echo(f"receiving QBO webhooks on http://{host}:{port}{WEBHOOK_PATH} (state: {redact_url(url)})")
     try:
         uvicorn.Server(uvicorn_config(app, host=host, port=port, log_level=log_level)).run()
     finally:
+        if relay is not None:
+            relay.stop()
+            relay.jobsiteon.engine.dispose()
         engine.dispose()
+
+
+def _start_relay(store: StateStore, interval: float):
+    """The JobsiteOn change-feed relay on a background thread (None when interval is 0)."""
+    if interval <= 0:
+        return None
+    from qbo_pipeline.ingest import RelayThread
+    from qbo_pipeline.jobsiteon.db import database_url as jobsiteon_url
+    from qbo_pipeline.jobsiteon.store import JobsiteOnStore
+
+    url = jobsiteon_url()
+    relay = RelayThread(store, JobsiteOnStore.from_url(url), interval).start()
+    click.echo(f"relaying JobsiteOn changes every {interval:g}s (JobsiteOn: {redact_url(url)})")
+    return relay
 
 
 commands = [webhooks_group]

@@ -1,19 +1,18 @@
 """Inputs of a reconciliation, brought to one shape: the id map under one set of column
 names, reference translation tables, and per side the columns that are compared.
 
-Two forms of the compared values exist:
-- `fast_columns`: what the 1M-row equality pass hashes (in DuckDB). Text kinds are the raw
-  strings, untouched (no per-row Python); other kinds are their normalized form as text.
-  Raw-equal implies normalized-equal, so a record that hashes equal is in sync; the rest
-  go to the detailed path.
-- `comparable_frame`: the normalized values (normalize.comparable) of a few rows, for the
-  field-level diff.
+`fast_columns` gives each compared column in the form the 1M-row equality pass hashes (in
+DuckDB): text kinds are the raw strings, untouched (no per-row Python); other kinds are
+their normalized form as text (normalize.comparable). Raw-equal implies normalized-equal,
+so a record that hashes equal is in sync; the rest go to the detailed path, which
+normalizes only the cells that differ (diff.py). The same hash, over the same values, is the
+content hash stored in the id map (`fingerprints`).
+
 QBO references are translated into JobsiteOn ids through the id map; an unmapped QBO id
 becomes "qbo:<id>", which equals no JobsiteOn id.
 """
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -250,24 +249,6 @@ def fast_columns(ctx: Context, frame: pd.DataFrame, side: str) -> dict[str, np.n
     return out
 
 
-def comparable_frame(ctx: Context, frame: pd.DataFrame, side: str) -> pd.DataFrame:
-    """Normalized compared values of (a few) rows, one column per compared field + lines."""
-    data: dict[str, list] = {}
-    for fm in ctx.spec.compared_fields:
-        values = _field_values(ctx, frame, side, fm.column)
-        if fm.kind is Kind.REF and side == "qbo":
-            values = pd.Series(_translated_refs(ctx, fm.column, fm.ref, values), index=frame.index)
-        data[fm.column] = normalize.comparable_values(fm.kind.value, values)
-    if ctx.spec.line_spec is not None:
-        translate = _line_translators(ctx, side)
-        kinds = _line_kinds(ctx.spec)
-        data["lines"] = [
-            normalize.comparable_lines(v, kinds, translate)
-            for v in _field_values(ctx, frame, side, "lines")
-        ]
-    return pd.DataFrame(data, index=frame.index)
-
-
 def canonical_values(ctx: Context, row: Mapping[str, object], side: str, columns) -> dict[str, object]:
     """A row's canonical values for `columns`, QBO references translated to JobsiteOn ids (the
     id space of the plan's `values`/`loser_values`)."""
@@ -309,33 +290,25 @@ def hex_hashes(values: np.ndarray) -> np.ndarray:
 def fingerprints(columns: list[np.ndarray], alive: np.ndarray, con=None) -> np.ndarray:
     """Content hashes (16 hex digits) of rows given as fast-value columns (fast_columns
     order) plus liveness — the same hash the id join computes."""
-    import duckdb
-
     n = len(alive)
     if n == 0:
         return np.empty(0, dtype=object)
+    if con is None:
+        from qbo_pipeline.reconcile.match import connect
+
+        con = connect()
     names = [f"c{i}" for i in range(len(columns))]
     view = pd.DataFrame({**{name: np.asarray(col, dtype=object) for name, col in zip(names, columns)},
                          "alive": np.asarray(alive, dtype=bool)}, copy=False)
-    own = con is None
-    con = con or duckdb.connect()
+    con.register("fingerprint_view", view)
     try:
-        con.register("fingerprint_view", view)
         hashes = con.execute(f"SELECT {row_hash_sql(names)} AS h FROM fingerprint_view").fetchnumpy()["h"]
-        con.unregister("fingerprint_view")
     finally:
-        if own:
-            con.close()
+        con.unregister("fingerprint_view")
     return hex_hashes(np.asarray(hashes, dtype=np.uint64))
 
 
-def fingerprint(values: tuple, alive: bool) -> str:
-    """`fingerprints` of one row (values in fast form, in compared-column order)."""
-    return str(fingerprints([np.array([v], dtype=object) for v in values], np.array([alive]))[0])
-
-
 __all__ = [
-    "Context", "RefMap", "UNMAPPED", "make_context", "normalize_id_map", "fast_columns",
-    "comparable_frame", "canonical_values", "fingerprint", "fingerprints", "jobsiteon_active",
-    "fast_names",
+    "Context", "RefMap", "UNMAPPED", "make_context", "normalize_id_map", "fast_columns", "fast_names",
+    "canonical_values", "fingerprints", "hex_hashes", "row_hash_sql", "jobsiteon_active",
 ]

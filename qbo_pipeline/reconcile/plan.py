@@ -18,7 +18,7 @@ a total mismatch adds a blocked row next to any update). Columns:
   match_key     id_map | email | name | doc_number | payment | deposit (None: unmatched)
   values        {column: value} to write, references as JobsiteOn ids (row_to_qbo
                 translates them for QBO); for creates the whole record (+ lines)
-  sync_hash     the content hash (frames.fingerprint) to store in the id map after applying
+  sync_hash     the content hash (frames.fingerprints) to store in the id map after applying
   total_delta   JobsiteOn total - QBO TotalAmt (Decimal) on "total mismatch" rows
 
 Actions:
@@ -122,11 +122,7 @@ def reconcile(
         spec, jobsiteon, qbo, id_map, ref_id_maps=ref_id_maps, settings=settings,
         qbo_complete=qbo_complete, jobsiteon_complete=jobsiteon_complete,
     )
-    con = connect()
-    try:
-        matched = match(ctx, con)
-    finally:
-        con.close()
+    matched = match(ctx, connect())
     return build_plan(ctx, matched, diff(ctx, matched))
 
 
@@ -137,12 +133,6 @@ def build_plan(ctx: Context, m: MatchResult, d: DiffResult) -> pd.DataFrame:
     rows.unmatched()
     rows.blocked()
     return _assemble(ctx, m, rows.out)
-
-
-def _object_array(values) -> np.ndarray:
-    array = np.empty(len(values), dtype=object)
-    array[:] = values
-    return array
 
 
 def _assemble(ctx: Context, m: MatchResult, small: list[tuple]) -> pd.DataFrame:
@@ -175,7 +165,7 @@ def _assemble(ctx: Context, m: MatchResult, small: list[tuple]) -> pd.DataFrame:
             column.fill(())
         else:
             column = np.full(total, None, dtype=object)
-        column[:head_n] = values
+        column[:head_n] = np.fromiter(values, dtype=object, count=head_n)  # tuples stay elements
         # dtype=object explicitly: pandas would otherwise scan each object column for dates
         data[name] = pd.Series(column, dtype=object, copy=False)
     return pd.DataFrame(data, copy=False)
@@ -431,7 +421,7 @@ class _Rows:
             rows = np.flatnonzero(mixed)
             merged = [np.where(pulled[rows, k], d.qbo_fast[k][rows], d.jobsiteon_fast[k][rows])
                       for k in range(len(self.columns))]
-            sync_hashes[rows] = fingerprints(merged, final_alive[rows])
+            sync_hashes[rows] = fingerprints(merged, final_alive[rows], connect())
         cols = np.array(self.columns, dtype=object)
         check_cols = [i for i, c in enumerate(self.columns) if self._fm(c) and self._fm(c).check]
         push_lists = _row_lists(winners == _J, cols)

@@ -8,6 +8,7 @@ import time
 import dagster as dg
 
 from qbo_pipeline.partitions import run_tags
+from qbo_pipeline.sensors.partitions import missing_partitions_requests
 
 CDC_MODE = "cdc"
 TICK_SECONDS = 30
@@ -53,6 +54,7 @@ def build_cdc_sensor(job) -> dg.SensorDefinition:
         serialized = json.dumps(cursor, sort_keys=True)
         if not runs:
             return dg.SensorResult(skip_reason="no workspace is due for a CDC sweep", cursor=serialized)
-        return dg.SensorResult(run_requests=runs, cursor=serialized)
+        return dg.SensorResult(run_requests=runs, cursor=serialized,
+                               dynamic_partitions_requests=missing_partitions_requests(context.instance, runs))
 
     return cdc_sweep_sensor

@@ -8,6 +8,7 @@ from typing import Iterable
 import dagster as dg
 
 from qbo_pipeline.partitions import INCREMENTAL, run_tags
+from qbo_pipeline.sensors.partitions import missing_partitions_requests
 
 # The sensor daemon loops every 5 s; an interval under that keeps webhook latency low
 # (dagster-notes.md: "Use <= 4 s where latency matters").
@@ -68,6 +69,7 @@ def build_inbox_sensor(job, interval_seconds: int = DEFAULT_INTERVAL_SECONDS) ->
             total = sum(s.pending for s in pending)
             return dg.SensorResult(skip_reason=f"no new inbox events ({total} pending, already requested)", cursor=serialized)
         context.log.info(f"requesting {len(runs)} incremental run(s): " + ", ".join(r.partition_key for r in runs))
-        return dg.SensorResult(run_requests=runs, cursor=serialized)
+        return dg.SensorResult(run_requests=runs, cursor=serialized,
+                               dynamic_partitions_requests=missing_partitions_requests(context.instance, runs))
 
     return inbox_sensor

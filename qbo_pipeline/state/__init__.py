@@ -60,8 +60,15 @@ transaction where noted in its signature):
     add_many(entries: iterable of SyncLogEntry) -> int
     recent(ws, *, limit=100, status=None, entity=None, before_id=None) -> DataFrame
 
-Tokens: `state.vault.TokenVault` (AES-256-GCM, keys from QBO_PIPELINE_TOKEN_KEY[_PREVIOUS]),
-`state.token_source.DatabaseTokenSource(store, vault, workspace_id, oauth_client)`.
+Tokens:
+    TokenVault.from_env() (AES-256-GCM, keys QBO_PIPELINE_TOKEN_KEY[_PREVIOUS]); generate_key()
+        encrypt(plaintext, realm_id) -> "v1:<key id>:<b64>";  decrypt(ciphertext, realm_id)
+        key_id, needs_rotation(ciphertext), reencrypt(ciphertext, realm_id);  errors: VaultError
+    DatabaseTokenSource(store, vault, workspace_id, oauth_client)  — the QBO client's TokenSource:
+        access_token() -> str;  refresh(rejected_access_token) -> str
+        one refresh per realm across processes (row lock / BEGIN IMMEDIATE); after 2
+        invalid_grant the connection is needs_reconnect and ConnectionNeedsReconnect is raised
+        (category "auth", hint "qbo-pipeline connect --workspace W").
 """
 from __future__ import annotations
 
@@ -85,6 +92,7 @@ from qbo_pipeline.state.errors import (
 from qbo_pipeline.state.inbox import InboxEvent, NewInboxEvent, PendingSummary
 from qbo_pipeline.state.store import StateStore
 from qbo_pipeline.state.sync_log import SyncLogEntry
+from qbo_pipeline.state.token_source import DatabaseTokenSource
 from qbo_pipeline.state.vault import TokenVault, VaultError, generate_key
 
 __all__ = [
@@ -92,6 +100,7 @@ __all__ = [
     "ConnectionNeedsReconnect",
     "ConnectionNotFound",
     "ConnectionSettings",
+    "DatabaseTokenSource",
     "DeadLetter",
     "IdMapConflict",
     "InboxEvent",

@@ -55,7 +55,12 @@ def make_engine(url: str | None = None, **engine_kwargs: Any) -> Engine:
     parsed = sa.engine.make_url(url)
     if parsed.get_backend_name() == "sqlite":
         return _sqlite_engine(parsed, **engine_kwargs)
-    options: dict[str, Any] = {"pool_pre_ping": True, "pool_size": 10, "max_overflow": 20}
+    options: dict[str, Any] = {
+        "pool_pre_ping": True,
+        "pool_size": 10,
+        "max_overflow": 20,
+        "hide_parameters": True,  # SQL errors must not echo token ciphertexts or payloads
+    }
     options.update(engine_kwargs)
     return sa.create_engine(parsed, **options)
 
@@ -64,7 +69,10 @@ def _sqlite_engine(url: sa.URL, **engine_kwargs: Any) -> Engine:
     in_memory = url.database in (None, "", ":memory:")
     if not in_memory:
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-    options: dict[str, Any] = {"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}}
+    options: dict[str, Any] = {
+        "connect_args": {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+        "hide_parameters": True,
+    }
     if in_memory:
         options["poolclass"] = sa.pool.StaticPool
         options["connect_args"]["check_same_thread"] = False

@@ -16,7 +16,7 @@ from sqlalchemy.engine import Connection as SAConnection
 from qbo_pipeline.state._repo import Repository
 from qbo_pipeline.state.db import upsert_insert
 from qbo_pipeline.state.errors import StateError
-from qbo_pipeline.state.schema import INBOX_SOURCES, inbox as t
+from qbo_pipeline.state.schema import INBOX_SOURCES, connections as connections_table, inbox as t
 from qbo_pipeline.state.types import utcnow
 
 # Rows per INSERT statement: keeps bind parameters well under SQLite's limit.
@@ -137,18 +137,26 @@ class InboxRepository(Repository):
                 inserted += c.execute(stmt).rowcount
         return inserted
 
-    def pending_summary(self, after_id: int | None = None) -> list[PendingSummary]:
+    def pending_summary(self, after_id: int | None = None, *, runnable_only: bool = False) -> list[PendingSummary]:
         """Per workspace with unprocessed events: how many, and the highest id. With
-        `after_id`, only workspaces that received something newer than that id.
+        `after_id`, only workspaces that received something newer than that id. With
+        `runnable_only`, only workspaces whose connection is 'connected' (a workspace that
+        needs a reconnect or was disconnected keeps its events pending but gets no run).
 
         One query over the partial index of pending rows: its cost follows the number of
-        pending events, not the processed history (for the inbox sensor's 5 s ticks)."""
+        pending events, not the processed history (for the inbox sensor's 4 s ticks). The
+        connection filter is a semi-join on the connections primary key."""
         query = (
             sa.select(t.c.workspace_id, sa.func.count().label("pending"), sa.func.max(t.c.id).label("max_id"))
             .where(t.c.processed_at.is_(None))
             .group_by(t.c.workspace_id)
             .order_by(t.c.workspace_id)
         )
+        if runnable_only:
+            connected = sa.select(connections_table.c.workspace_id).where(
+                connections_table.c.workspace_id == t.c.workspace_id, connections_table.c.status == "connected"
+            )
+            query = query.where(connected.exists())
         if after_id is not None:
             query = query.having(sa.func.max(t.c.id) > after_id)
         with self._engine.connect() as c:
@@ -202,6 +210,16 @@ class InboxRepository(Repository):
                     .values(claimed_by=None, claimed_at=None)
                 ).rowcount
         return released
+
+    def release_claimed_by(self, worker: str) -> int:
+        """Returns every unprocessed event claimed by `worker` (a run id) to the pool — the
+        failure sensor's cleanup after a failed run; processed events stay processed."""
+        with self._write() as c:
+            return c.execute(
+                sa.update(t)
+                .where(t.c.claimed_by == worker, t.c.processed_at.is_(None))
+                .values(claimed_by=None, claimed_at=None)
+            ).rowcount
 
     def release_stale(self, older_than: timedelta = timedelta(minutes=15)) -> int:
         """Releases claims older than `older_than` whose worker died before finishing."""

@@ -92,6 +92,8 @@ def create_app(
             metrics.add(rejected_malformed=1)
             log.warning("webhook rejected: %s", exc)
             return JSONResponse({"error": str(exc)}, status_code=400)
+        if not events:
+            return JSONResponse({"format": fmt, "received": 0, "stored": 0, "duplicates": 0, "unmatched": 0})
         outcome = await anyio.to_thread.run_sync(_store, store, realms, events, limiter=db_slots)
         metrics.add(
             events_received=len(events),

@@ -1,0 +1,71 @@
+"""The demo from start to summary (see qbo_pipeline/demo/__init__.py)."""
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+from qbo_pipeline.demo import console, services, setup
+from qbo_pipeline.demo.config import DemoConfig, DemoError
+from qbo_pipeline.demo.processes import ProcessGroup
+
+
+def _sigterm_as_interrupt(signum, frame):  # noqa: ARG001 - signal handler signature
+    raise KeyboardInterrupt
+
+
+def run(config: DemoConfig) -> int:
+    """Runs the demo; returns the process exit code."""
+    signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
+    group: ProcessGroup | None = None
+    relay = None
+    try:
+        console.step(1, "Starting the QBO emulator, the ingest service and Dagster")
+        services.check_ports(config)
+        removed = config.prepare()
+        if removed:
+            console.info(f"fresh start: removed the previous demo's state ({len(removed)} path(s) under {config.data_dir})")
+        env = config.env()
+        os.environ.update(env)  # the demo's own store/CLI calls use the same databases and keys
+        group = ProcessGroup(config.log_dir, env, config.project_root)
+        services.start_emulator(group, config)
+        relays = services.start_ingest(group, config)
+        services.start_dagster(group, config)
+        console.info(f"logs: {config.log_dir}/*.log")
+
+        from qbo_pipeline.jobsiteon.store import JobsiteOnStore
+        from qbo_pipeline.state import StateStore
+
+        state = StateStore.from_url(config.state_url)
+        jobsiteon = JobsiteOnStore.from_url(config.jobsiteon_url)
+        if not relays:
+            from qbo_pipeline.demo.relay import RelayThread
+
+            relay = RelayThread(state, jobsiteon).start()
+
+        console.step(2, f"Seeding the demo books on both sides (seed {config.seed}, scale {config.scale})")
+        books = setup.seed_jobsiteon(config, jobsiteon)
+        company = setup.seed_qbo(config, books)
+        setup.scenario_overview(books)
+        setup.wait_for_relay(state, jobsiteon)
+
+        console.step(3, "Connecting the workspace to QuickBooks through OAuth")
+        setup.connect(config, company)
+        setup.point_webhooks(config)
+
+        from qbo_pipeline.demo import flow
+
+        return flow.run_after_connect(config, group, state, jobsiteon, books)
+    except KeyboardInterrupt:
+        console.info("\ninterrupted: stopping everything")
+        return 130
+    except DemoError as exc:
+        console.info(f"\nDEMO FAILED: {exc}", indent=0)
+        return 1
+    finally:
+        started = time.monotonic()
+        if relay is not None:
+            relay.stop()
+        if group is not None and group.children:
+            group.stop_all()
+            console.info(f"stopped all demo processes ({time.monotonic() - started:.1f}s)", indent=0)

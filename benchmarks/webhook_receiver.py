@@ -60,7 +60,8 @@ def scratch_postgres() -> tuple[str, callable]:
             conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
 
-    return str(sa.engine.make_url(ADMIN_URL).set(database=name)), drop
+    url = sa.engine.make_url(ADMIN_URL).set(database=name)
+    return url.render_as_string(hide_password=False), drop
 
 
 def free_port() -> int:

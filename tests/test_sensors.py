@@ -50,9 +50,11 @@ def _connect(store, vault, workspace: str, status: str = "connected", **settings
         store.connections.set_status(workspace, status)
 
 
-def _instance(*partitions: str) -> dg.DagsterInstance:
-    """An instance whose `workspaces` partitions exist (the connections sensor's job)."""
-    instance = dg.DagsterInstance.ephemeral()
+def _instance(*partitions: str, on_disk: bool = False) -> dg.DagsterInstance:
+    """An instance whose `workspaces` partitions exist (the connections sensor's job). An
+    on-disk one has an instance ref, with which Dagster resolves run requests exactly as in
+    the sensor daemon (partitions added by the same tick count)."""
+    instance = dg.DagsterInstance.local_temp() if on_disk else dg.DagsterInstance.ephemeral()
     if partitions:
         instance.add_dynamic_partitions(workspaces.name, list(partitions))
     return instance
@@ -60,8 +62,9 @@ def _instance(*partitions: str) -> dg.DagsterInstance:
 
 def _tick(sensor: dg.SensorDefinition, state: StateResource, instance: dg.DagsterInstance,
           cursor: str | None = None):
-    context = dg.build_sensor_context(instance=instance, cursor=cursor, resources={"state": state},
-                                      definitions=_defs())
+    ref = None if instance.is_ephemeral else instance.get_ref()
+    context = dg.build_sensor_context(instance=instance, instance_ref=ref, cursor=cursor,
+                                      resources={"state": state}, definitions=_defs())
     # As the sensor daemon does: partition keys resolve against the instance.
     with dg.partition_loading_context(dynamic_partitions_store=instance):
         return sensor.evaluate_tick(context)
@@ -156,6 +159,25 @@ def test_inbox_sensor_requests_one_incremental_run_per_workspace_and_only_for_ne
     assert "ws-a" not in json.loads(fourth.cursor)
 
 
+def test_a_workspace_connected_since_the_last_partition_sync_does_not_fail_the_tick(state, vault):
+    """The connections sensor adds partitions every few seconds; events of a workspace
+    connected in between must not fail the tick for every other workspace."""
+    store = state.store()
+    instance = _instance("ws-old", on_disk=True)
+    _connect(store, vault, "ws-old")
+    _connect(store, vault, "ws-new")
+    store.inbox.append([_event("ws-old", 1), _event("ws-new", 1)])
+
+    result = _tick(_defs().get_sensor_def("inbox_sensor"), state, instance)
+    assert sorted(r.partition_key for r in result.run_requests) == ["ws-new", "ws-old"]
+    assert [(r.partitions_def_name, list(r.partition_keys)) for r in result.dynamic_partitions_requests] == [
+        (workspaces.name, ["ws-new"])]
+
+    cdc = _tick(_defs().get_sensor_def("cdc_sweep_sensor"), state, instance)
+    assert sorted(r.partition_key for r in cdc.run_requests) == ["ws-new", "ws-old"]
+    assert [list(r.partition_keys) for r in cdc.dynamic_partitions_requests] == [["ws-new"]]
+
+
 def test_inbox_sensor_tick_is_one_query_for_a_thousand_workspaces(state, vault):
     store = state.store()
     sensor = _defs().get_sensor_def("inbox_sensor")
@@ -169,18 +191,22 @@ def test_inbox_sensor_tick_is_one_query_for_a_thousand_workspaces(state, vault):
             for n, ws in enumerate(workspaces_)
         ])
     store.inbox.append([_event(ws, n) for ws in workspaces_ for n in range(3)])
-    instance = _instance(*workspaces_)
     runnable = [ws for n, ws in enumerate(workspaces_) if n % 10]
+    instance = _instance(*runnable)
+
+    def tick(cursor: str | None):
+        return _tick(sensor, state, instance, cursor=cursor)
 
     with _count_statements(store.engine) as statements:
-        result = _tick(sensor, state, instance)
+        result = tick(None)
     assert len(statements) == 1, statements
     assert sorted(r.partition_key for r in result.run_requests) == runnable
     assert len(json.loads(result.cursor)) == len(runnable)
+    assert not result.dynamic_partitions_requests  # every partition exists: nothing to add
 
     # The follow-up tick (cursor holding 900 workspaces, nothing new) is one query too.
     with _count_statements(store.engine) as statements:
-        again = _tick(sensor, state, instance, cursor=result.cursor)
+        again = tick(result.cursor)
     assert len(statements) == 1, statements
     assert not again.run_requests
 
@@ -268,8 +294,7 @@ def test_plan_partition_changes_keeps_live_workspaces_and_drops_disconnected_one
 
 def test_connections_sensor_adds_and_removes_workspace_partitions(state, vault):
     store = state.store()
-    instance = dg.DagsterInstance.ephemeral()
-    instance.add_dynamic_partitions(workspaces.name, ["ws-kept", "ws-gone"])
+    instance = _instance("ws-kept", "ws-gone")
     _connect(store, vault, "ws-kept")
     _connect(store, vault, "ws-new")
     _connect(store, vault, "ws-paused", status="needs_reconnect")

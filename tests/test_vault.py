@@ -188,7 +188,8 @@ def test_processes_refreshing_one_realm_at_once_refresh_exactly_once(db_url, emu
     state.dispose()
 
 
-def test_expired_access_token_is_refreshed_proactively(store, emulator, qbo_company, vault):
+def test_expired_access_token_is_refreshed_proactively(store, emulator, qbo_company, vault, caplog):
+    caplog.set_level(logging.DEBUG)
     realm = qbo_company["realm_id"]
     store.connections.connect("ws-1", realm, _company_tokens(qbo_company, access_in=timedelta(seconds=-5)), vault)
     source = DatabaseTokenSource(store, vault, "ws-1", _oauth(emulator.base_url))
@@ -198,6 +199,10 @@ def test_expired_access_token_is_refreshed_proactively(store, emulator, qbo_comp
     assert _auth_requests(emulator, realm) == 1
     assert _api_ok(emulator, realm, token)
     assert store.connections.get("ws-1").access_expires_at > datetime.now(timezone.utc)
+    stored = store.connections.tokens("ws-1", vault)
+    secrets = {qbo_company["access_token"], qbo_company["refresh_token"], stored.access_token, stored.refresh_token}
+    assert "refreshed QuickBooks tokens for workspace ws-1" in caplog.text
+    assert not any(secret in caplog.text for secret in secrets)
 
 
 def test_refresh_after_another_source_refreshed_reuses_the_stored_token(store, emulator, qbo_company, vault):

@@ -266,7 +266,7 @@ def test_webhooks_serve_command(tmp_path, vault):
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 120  # generous: the CLI imports a lot on a busy machine
         while True:
             try:
                 if httpx.get(base + "/healthz", timeout=1).status_code == 200:

@@ -17,8 +17,9 @@ def _sigterm_as_interrupt(signum, frame):  # noqa: ARG001 - signal handler signa
 def run(config: DemoConfig) -> int:
     """Runs the demo; returns the process exit code."""
     signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
+    # Ctrl-C stops everything even when started without job control (SIGINT ignored then).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     group: ProcessGroup | None = None
-    relay = None
     try:
         console.step(1, "Starting the QBO emulator, the ingest service and Dagster")
         services.check_ports(config)
@@ -28,9 +29,7 @@ def run(config: DemoConfig) -> int:
         env = config.env()
         os.environ.update(env)  # the demo's own store/CLI calls use the same databases and keys
         group = ProcessGroup(config.log_dir, env, config.project_root)
-        services.start_emulator(group, config)
-        relays = services.start_ingest(group, config)
-        services.start_dagster(group, config)
+        services.start_all(group, config)
         console.info(f"logs: {config.log_dir}/*.log")
 
         from qbo_pipeline.jobsiteon.store import JobsiteOnStore
@@ -38,10 +37,6 @@ def run(config: DemoConfig) -> int:
 
         state = StateStore.from_url(config.state_url)
         jobsiteon = JobsiteOnStore.from_url(config.jobsiteon_url)
-        if not relays:
-            from qbo_pipeline.demo.relay import RelayThread
-
-            relay = RelayThread(state, jobsiteon).start()
 
         console.step(2, f"Seeding the demo books on both sides (seed {config.seed}, scale {config.scale})")
         books = setup.seed_jobsiteon(config, jobsiteon)
@@ -64,8 +59,6 @@ def run(config: DemoConfig) -> int:
         return 1
     finally:
         started = time.monotonic()
-        if relay is not None:
-            relay.stop()
         if group is not None and group.children:
             group.stop_all()
             console.info(f"stopped all demo processes ({time.monotonic() - started:.1f}s)", indent=0)

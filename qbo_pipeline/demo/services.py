@@ -1,9 +1,11 @@
-"""The four long-running services of the demo, started as the docs say to start them, each
-waited for until healthy: the QBO emulator, the ingest service (webhook receiver + JobsiteOn
-relay), the Dagster webserver (UI) and the Dagster daemon (sensors, schedules, run queue)."""
+"""The four long-running services of the demo, started as the docs say to start them and
+then waited for until healthy (all start at once: loading the code location is the slow
+part): the QBO emulator, the ingest service (webhook receiver + JobsiteOn change-feed
+relay), the Dagster webserver (UI) and the Dagster daemon (sensors, schedule, run queue)."""
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import httpx
 
@@ -20,17 +22,7 @@ _LOCATION_QUERY = """{ workspaceOrError { __typename ... on Workspace { location
 
 def _bin(name: str) -> str:
     """A console script of this virtualenv (the demo may run without it on PATH)."""
-    from pathlib import Path
-
     return str(Path(sys.executable).with_name(name))
-
-
-def serve_has_relay_option() -> bool:
-    """Whether `qbo-pipeline webhooks serve` runs the JobsiteOn relay itself (--relay-interval)."""
-    from qbo_pipeline.cli.webhooks import webhooks_group
-
-    serve = webhooks_group.commands.get("serve")
-    return serve is not None and any(p.name == "relay_interval" for p in serve.params)
 
 
 def check_ports(config: DemoConfig) -> None:
@@ -43,26 +35,28 @@ def check_ports(config: DemoConfig) -> None:
         ensure_port_free(port, what, env_var)
 
 
-def start_emulator(group: ProcessGroup, config: DemoConfig) -> None:
-    child = group.start("emulator", [_bin("qbo-pipeline"), "emulator", "--host", "127.0.0.1",
-                                     "--port", str(config.emulator_port)])
-    took = group.wait_healthy(child, lambda: http_ok(f"{config.emulator_url}/_emulator/companies"), 60,
+def start_all(group: ProcessGroup, config: DemoConfig) -> None:
+    workspace = str(config.project_root / "workspace.yaml")
+    web = group.start("dagster-webserver", [_bin("dagster-webserver"), "-w", workspace, "-h", "127.0.0.1",
+                                            "-p", str(config.dagster_port)])
+    daemon = group.start("dagster-daemon", [_bin("dagster-daemon"), "run", "-w", workspace])
+    emulator = group.start("emulator", [_bin("qbo-pipeline"), "emulator", "--host", "127.0.0.1",
+                                        "--port", str(config.emulator_port)])
+    ingest = group.start("ingest", [_bin("qbo-pipeline"), "webhooks", "serve", "--host", "127.0.0.1",
+                                    "--port", str(config.receiver_port), "--relay-interval", str(RELAY_INTERVAL_SECONDS)])
+
+    took = group.wait_healthy(emulator, lambda: http_ok(f"{config.emulator_url}/_emulator/companies"), 90,
                               "GET /_emulator/companies")
     console.info(f"QBO emulator      {config.emulator_url}  (healthy after {took:.1f}s)")
-
-
-def start_ingest(group: ProcessGroup, config: DemoConfig) -> bool:
-    """Returns True when the service relays JobsiteOn's change feed itself."""
-    argv = [_bin("qbo-pipeline"), "webhooks", "serve", "--host", "127.0.0.1", "--port", str(config.receiver_port)]
-    relays = serve_has_relay_option()
-    if relays:
-        argv += ["--relay-interval", str(RELAY_INTERVAL_SECONDS)]
-    child = group.start("ingest", argv)
-    took = group.wait_healthy(child, lambda: http_ok(f"{config.receiver_url}/healthz"), 60, "GET /healthz")
-    how = f"relaying JobsiteOn's change feed every {RELAY_INTERVAL_SECONDS}s" if relays else \
-        "JobsiteOn relay: a thread of the demo (serve has no --relay-interval yet)"
-    console.info(f"ingest service    {config.receiver_url}/webhooks/qbo  ({how}; healthy after {took:.1f}s)")
-    return relays
+    took = group.wait_healthy(ingest, lambda: http_ok(f"{config.receiver_url}/healthz"), 90, "GET /healthz")
+    console.info(f"ingest service    {config.receiver_url}/webhooks/qbo, relaying JobsiteOn's change feed every "
+                 f"{RELAY_INTERVAL_SECONDS}s (+{took:.1f}s)")
+    took = group.wait_healthy(web, lambda: http_ok(f"{config.dagster_url}/server_info") and _location_loaded(config),
+                              240, "UI up and code location qbo_pipeline loaded")
+    console.info(f"Dagster UI        {config.dagster_url}  (code location loaded, +{took:.1f}s)")
+    took = group.wait_healthy(daemon, lambda: _daemons_healthy(config), 240,
+                              "sensor, scheduler and run-queue daemons sending heartbeats")
+    console.info(f"Dagster daemon    sensors, schedule and run queue healthy (+{took:.1f}s)")
 
 
 def _graphql(config: DemoConfig, query: str) -> dict:
@@ -85,16 +79,3 @@ def _daemons_healthy(config: DemoConfig) -> bool:
     statuses = _graphql(config, _DAEMON_QUERY)["instance"]["daemonHealth"]["allDaemonStatuses"]
     healthy = {s["daemonType"] for s in statuses if s["healthy"]}
     return all(name in healthy for name in NEEDED_DAEMONS)
-
-
-def start_dagster(group: ProcessGroup, config: DemoConfig) -> None:
-    workspace = str(config.project_root / "workspace.yaml")
-    web = group.start("dagster-webserver", [_bin("dagster-webserver"), "-w", workspace, "-h", "127.0.0.1",
-                                            "-p", str(config.dagster_port)])
-    daemon = group.start("dagster-daemon", [_bin("dagster-daemon"), "run", "-w", workspace])
-    took = group.wait_healthy(web, lambda: http_ok(f"{config.dagster_url}/server_info") and _location_loaded(config),
-                              180, "UI up and code location qbo_pipeline loaded")
-    console.info(f"Dagster UI        {config.dagster_url}  (code location loaded after {took:.1f}s)")
-    took = group.wait_healthy(daemon, lambda: _daemons_healthy(config), 180,
-                              "sensor, scheduler and run-queue daemons sending heartbeats")
-    console.info(f"Dagster daemon    sensors, schedule and run queue healthy after {took:.1f}s more")

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from qbo_pipeline.entities import EntitySpec, Kind, WorkspaceSettings, get_spec, jobsiteon_active
+from qbo_pipeline.entities import EntitySpec, Kind, WorkspaceSettings, get_spec
 from qbo_pipeline.reconcile import normalize
 
 UNMAPPED = "qbo:"
@@ -310,5 +310,5 @@ def fingerprints(columns: list[np.ndarray], alive: np.ndarray, con=None) -> np.n
 
 __all__ = [
     "Context", "RefMap", "UNMAPPED", "make_context", "normalize_id_map", "fast_columns", "fast_names",
-    "canonical_values", "fingerprints", "hex_hashes", "row_hash_sql", "jobsiteon_active",
+    "canonical_values", "fingerprints", "hex_hashes", "row_hash_sql",
 ]

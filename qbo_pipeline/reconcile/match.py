@@ -93,9 +93,9 @@ class _Join:
     eq: np.ndarray
     fast_j: dict[str, np.ndarray]
     fast_q: dict[str, np.ndarray]
-    key_j: dict[str, np.ndarray]  # key name -> hash per JobsiteOn position (0 = no key)
+    key_j: dict[str, np.ndarray]  # key name -> key hash per position (0 = no key)
     key_q: dict[str, np.ndarray]
-    hash_j: np.ndarray  # content hash per JobsiteOn position
+    hash_j: np.ndarray  # content hash per position
     hash_q: np.ndarray
 
 
@@ -112,6 +112,8 @@ def _side_view(ctx: Context, side: str, fast: dict[str, np.ndarray], keys: list[
 
 
 def id_join(ctx: Context, con: duckdb.DuckDBPyConnection) -> _Join:
+    """The id join, the content hashes and the whole-table key hashes in one DuckDB query
+    (module docstring, step 1)."""
     keys = hashed_keys(ctx)
     j_cols = fast_columns(ctx, ctx.jobsiteon, "jobsiteon")
     q_cols = fast_columns(ctx, ctx.qbo, "qbo")
@@ -147,15 +149,15 @@ def id_join(ctx: Context, con: duckdb.DuckDBPyConnection) -> _Join:
     mp = np.asarray(result["mp"], dtype=np.int64)
     jp = np.asarray(result["jp"], dtype=np.int64)
     qp = np.asarray(result["qp"], dtype=np.int64)
-    key_j: dict[str, np.ndarray] = {}
-    key_q: dict[str, np.ndarray] = {}
-    for i, key in enumerate(keys):
-        key_j[key.name] = _scatter(jp, np.asarray(result[f"jk{i}"], dtype=np.uint64), len(ctx.jobsiteon))
-        key_q[key.name] = _scatter(qp, np.asarray(result[f"qk{i}"], dtype=np.uint64), len(ctx.qbo))
+    n_j, n_q = len(ctx.jobsiteon), len(ctx.qbo)
+    key_j = {key.name: _scatter(jp, np.asarray(result[f"jk{i}"], dtype=np.uint64), n_j)
+             for i, key in enumerate(keys)}
+    key_q = {key.name: _scatter(qp, np.asarray(result[f"qk{i}"], dtype=np.uint64), n_q)
+             for i, key in enumerate(keys)}
     return _Join(
         mp, jp, qp, np.asarray(result["eq"], dtype=bool), j_cols, q_cols, key_j, key_q,
-        _scatter(jp, np.asarray(result["jh"], dtype=np.uint64), len(ctx.jobsiteon)),
-        _scatter(qp, np.asarray(result["qh"], dtype=np.uint64), len(ctx.qbo)),
+        _scatter(jp, np.asarray(result["jh"], dtype=np.uint64), n_j),
+        _scatter(qp, np.asarray(result["qh"], dtype=np.uint64), n_q),
     )
 
 

@@ -375,7 +375,10 @@ def _row_dict(row: Mapping[str, Any] | pd.Series) -> dict[str, Any]:
 
 
 def jobsiteon_active(spec: EntitySpec, row: Mapping[str, Any]) -> bool:
-    """Whether the JobsiteOn record is live: not soft-deleted, not archived, not voided."""
+    """Whether the JobsiteOn record is live: not soft-deleted, not archived, not voided (an
+    explicit "active" key — the plan's deactivate/reactivate values — decides first)."""
+    if isinstance(row.get("active"), bool):
+        return row["active"]
     if not _missing(row.get("deleted_at")):
         return False
     if spec.archived_column and bool(row.get(spec.archived_column)):

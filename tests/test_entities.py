@@ -351,3 +351,14 @@ def test_qbo_to_frame_of_nothing_has_the_columns():
     frame = qbo_to_frame("invoices", [])
     assert list(frame.columns) == REGISTRY["invoices"].qbo_columns and frame.empty
     copy.deepcopy(frame)
+
+
+def test_deactivate_and_reactivate_bodies_from_plan_values():
+    existing = sample("customer.json")
+    body = row_to_qbo("customers", {"active": False}, id_map_lookup=identity, existing=existing, fields=())
+    assert body == {"Id": "17", "SyncToken": "0", "sparse": True, "Active": False}
+    inactive = {**existing, "Active": False}
+    body = row_to_qbo("customers", {"active": True, "phone": "1"}, id_map_lookup=identity, existing=inactive,
+                      fields=("phone",))
+    assert body == {"Id": "17", "SyncToken": "0", "sparse": True, "PrimaryPhone": {"FreeFormNumber": "1"},
+                    "Active": True}

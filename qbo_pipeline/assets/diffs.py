@@ -44,6 +44,25 @@ def mass_change_verdict(plan: pd.DataFrame, qbo_records: int, jobsiteon_records:
     return passed, figures
 
 
+def hold_unverified_creates(plan: pd.DataFrame, *, qbo_complete: bool, jobsiteon_complete: bool) -> pd.DataFrame:
+    """Pure: an incremental run reads one side in full only to match its in-scope records
+    against everything. That side's other records then meet a partial frame of the other
+    side, where their twin may just not have been read: "missing there, create it" would
+    duplicate them. A create is only planned into a side that was read in full (every
+    in-scope record without a link makes its other side read in full, so no wanted create
+    is lost); the rest wait for a full run."""
+    unverified = [action for action, complete in (("create_jobsiteon", jobsiteon_complete),
+                                                  ("create_qbo", qbo_complete)) if not complete]
+    rows = plan["action"].astype(object).isin(unverified) if unverified else None
+    if rows is None or not rows.any():
+        return plan
+    plan = plan.copy()
+    plan.loc[rows, "action"] = "skip"
+    plan.loc[rows, "reason"] = ("outside this incremental run's scope and the other side was only read in part: "
+                                "matched and created by the next full sync")
+    return plan
+
+
 def build_diff(spec: EntitySpec) -> dg.AssetsDefinition:
     ref_sync_keys = [dg.AssetKey(["sync", get_spec(name).name]) for name in spec.referenced_entities if get_spec(name).name != spec.name]
     check_key = dg.AssetCheckSpec(
@@ -87,6 +106,8 @@ def build_diff(spec: EntitySpec) -> dg.AssetsDefinition:
             qbo_complete=qbo_frame.attrs.get("complete", True),
             jobsiteon_complete=jobsiteon_frame.attrs.get("complete", True),
         )
+        plan = hold_unverified_creates(plan, qbo_complete=qbo_frame.attrs.get("complete", True),
+                                       jobsiteon_complete=jobsiteon_frame.attrs.get("complete", True))
         summary = summarize(plan)
         existing_qbo = max(len(qbo_frame), len(id_map)) if not qbo_frame.attrs.get("complete", True) else len(qbo_frame)
         existing_jobsiteon = (

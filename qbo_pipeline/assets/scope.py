@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import dagster as dg
 
-from qbo_pipeline.entities import REGISTRY, RegistryError, get_spec
+from qbo_pipeline.assets.selection import covered_by, spec_for_event_entity
 from qbo_pipeline.partitions import FULL, INCREMENTAL, MODE_TAG, workspaces
 from qbo_pipeline.resources import StateResource
 
@@ -47,16 +47,8 @@ class SyncScope:
         return self.full or entity in self.match_all_jobsiteon
 
 
-_SPEC_BY_QBO = {spec.qbo_entity.lower(): spec for spec in REGISTRY.values()}
-
-
-def _spec_for(entity: str):
-    """Events name entities as QBO does (webhooks, CDC: "Customer"), as JobsiteOn does
-    (the change feed: "contacts") or by registry name (re-queued dead letters)."""
-    try:
-        return get_spec(entity)
-    except RegistryError:
-        return _SPEC_BY_QBO.get(entity.lower())
+# Events name entities as QBO, JobsiteOn or the registry does (see selection.py).
+_spec_for = spec_for_event_entity
 
 
 def scope_from_events(workspace_id: str, mode: str, events, id_map_lookup) -> SyncScope:
@@ -101,6 +93,13 @@ def inbox_batch(context: dg.AssetExecutionContext, state: StateResource) -> Sync
     mode = context.run.tags.get(MODE_TAG, FULL)
     store = state.store()
     events = store.inbox.claim(workspace_id, MAX_EVENTS_PER_RUN, worker=context.run.run_id)
+    # A run requested for some entities (selection.py) leaves the other entities' events,
+    # which arrived after the sensor's tick, to the run their newer inbox id triggers.
+    selection = context.run.asset_selection
+    uncovered = [e.id for e in events if not covered_by(selection, e.entity)]
+    if uncovered:
+        store.inbox.release(uncovered)
+        events = [e for e in events if covered_by(selection, e.entity)]
 
     def lookup(entity: str, side: str, ids: list[str]) -> list[str]:
         if not ids:
@@ -118,6 +117,7 @@ def inbox_batch(context: dg.AssetExecutionContext, state: StateResource) -> Sync
         {
             "mode": mode,
             "events_claimed": len(events),
+            "events_left_for_another_run": len(uncovered),
             "records_in_scope": dg.MetadataValue.json(per_entity) if mode == INCREMENTAL else "all",
         }
     )

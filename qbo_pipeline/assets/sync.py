@@ -1,6 +1,7 @@
 """Sync assets: apply an entity's plan to both systems (qbo_pipeline.apply), in reference
 order, with checks that the result really is in sync."""
 
+import os
 from datetime import datetime, timezone
 
 import dagster as dg
@@ -15,11 +16,20 @@ from qbo_pipeline.partitions import workspaces
 from qbo_pipeline.resources import JobsiteOnResource, QBOResource, StateResource
 
 MAX_ATTEMPTS = 5
-# Transient failures (throttling, 5xx, timeouts) retry the step with exponential backoff;
-# on the last attempt they go to the dead-letter queue instead.
-SYNC_RETRY_POLICY = dg.RetryPolicy(
-    max_retries=MAX_ATTEMPTS - 1, delay=2, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
-)
+RETRY_DELAY_ENV = "QBO_PIPELINE_SYNC_RETRY_DELAY"
+DEFAULT_RETRY_DELAY_SECONDS = 2.0
+
+
+def sync_retry_policy() -> dg.RetryPolicy:
+    """Transient failures (throttling, 5xx, timeouts) retry the step with exponential backoff
+    from QBO_PIPELINE_SYNC_RETRY_DELAY seconds (default 2: 2, 4, 8, 16 s); on the last
+    attempt they go to the dead-letter queue instead. Read when the assets are defined."""
+    delay = float(os.environ.get(RETRY_DELAY_ENV) or DEFAULT_RETRY_DELAY_SECONDS)
+    return dg.RetryPolicy(
+        max_retries=MAX_ATTEMPTS - 1, delay=delay, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
+    )
+
+
 RESIDUAL_CHECK = "residual_diff_is_zero"
 REFERENCES_CHECK = "references_mapped"
 TOTALS_CHECK = "totals_match_to_the_cent"
@@ -50,7 +60,7 @@ def build_sync(spec: EntitySpec) -> dg.AssetsDefinition:
             "qbo_frame": dg.AssetIn(key=["qbo", spec.name]),
         },
         check_specs=_check_specs(spec, key),
-        retry_policy=SYNC_RETRY_POLICY,
+        retry_policy=sync_retry_policy(),
         pool="qbo_api",
         kinds={"quickbooks", "sql"},
         description=f"Applies the {spec.name} plan: QBO writes through the batch API with deterministic "

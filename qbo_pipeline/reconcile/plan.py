@@ -47,7 +47,9 @@ Rules (decisions on the ambiguous cases are marked *):
   blocks it instead), loser values recorded. A pull-only field (invoice amount_paid, balance,
   status; credit memo remaining_credit) takes QBO's value when QBO changed; *when only
   JobsiteOn changed it (a payment recorded in JobsiteOn that has not reached QBO yet) the
-  row is `skip` "pending" — QBO's new balance is pulled once the payment is pushed*.
+  row is `skip` "pending" — QBO's new balance is pulled once the payment is pushed*. *While
+  a record is pushed, the fields QBO recomputes from it (balance, status, remaining_credit)
+  wait for the next run; amount_paid, which only payments move, is pulled at once.*
   QBO-only invoices (and items) are `skip`: they are never pulled.
 - Payments recorded in QBO are created in JobsiteOn (origin 'qbo'); JobsiteOn's store then
   recomputes the invoice's amount_paid/balance/status, and the invoice's pull fields carry
@@ -56,9 +58,12 @@ Rules (decisions on the ambiguous cases are marked *):
   * name lists: resolved like a field (most recent wins): JobsiteOn wins -> deactivate_qbo /
     reactivate_qbo; QBO wins -> items: update_jobsiteon `archived`; contacts/vendors:
     `delete_jobsiteon` (soft delete; spec.qbo_inactive_policy "archive") or `skip` with a
-    reason ("flag"); a reactivated QBO record restores the JobsiteOn one (deleted_at=None).
+    reason ("flag"); a QBO record reactivated or edited after JobsiteOn deleted it wins
+    when more recent: the JobsiteOn record is restored (deleted_at=None) with QBO's values.
+    A record gone on one side keeps its other differences until it is back.
   * documents: a JobsiteOn delete/void always propagates (delete_qbo); a QBO void/delete
-    always propagates: invoices -> void_flag_jobsiteon, others -> delete_jobsiteon.
+    always propagates: invoices -> void_flag_jobsiteon, others -> delete_jobsiteon. A link
+    whose record is gone from a complete frame counts as deleted on that side.
   * both sides gone -> in_sync.
 - Totals: `total` is compared, never written. If JobsiteOn's total differs from QBO's
   TotalAmt (integer cents) while nothing will be pushed -> blocked "total mismatch" with its

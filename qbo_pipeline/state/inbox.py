@@ -113,6 +113,8 @@ class PendingSummary(NamedTuple):
     workspace_id: str
     pending: int
     max_id: int
+    # The entity names of the pending events (as the events name them), when asked for.
+    entities: tuple[str, ...] | None = None
 
 
 class InboxRepository(Repository):
@@ -137,30 +139,48 @@ class InboxRepository(Repository):
                 inserted += c.execute(stmt).rowcount
         return inserted
 
-    def pending_summary(self, after_id: int | None = None, *, runnable_only: bool = False) -> list[PendingSummary]:
+    def pending_summary(
+        self, after_id: int | None = None, *, runnable_only: bool = False, with_entities: bool = False
+    ) -> list[PendingSummary]:
         """Per workspace with unprocessed events: how many, and the highest id. With
         `after_id`, only workspaces that received something newer than that id. With
         `runnable_only`, only workspaces whose connection is 'connected' (a workspace that
         needs a reconnect or was disconnected keeps its events pending but gets no run).
+        With `with_entities`, each summary also lists the entities its events name (what
+        the inbox sensor narrows a run's asset selection to).
 
         One query over the partial index of pending rows: its cost follows the number of
         pending events, not the processed history (for the inbox sensor's 4 s ticks). The
         connection filter is a semi-join on the connections primary key."""
+        group = [t.c.workspace_id, t.c.entity] if with_entities else [t.c.workspace_id]
         query = (
-            sa.select(t.c.workspace_id, sa.func.count().label("pending"), sa.func.max(t.c.id).label("max_id"))
+            sa.select(*group, sa.func.count().label("pending"), sa.func.max(t.c.id).label("max_id"))
             .where(t.c.processed_at.is_(None))
-            .group_by(t.c.workspace_id)
-            .order_by(t.c.workspace_id)
+            .group_by(*group)
+            .order_by(*group)
         )
         if runnable_only:
             connected = sa.select(connections_table.c.workspace_id).where(
                 connections_table.c.workspace_id == t.c.workspace_id, connections_table.c.status == "connected"
             )
             query = query.where(connected.exists())
-        if after_id is not None:
-            query = query.having(sa.func.max(t.c.id) > after_id)
+        if not with_entities:
+            if after_id is not None:
+                query = query.having(sa.func.max(t.c.id) > after_id)
+            with self._engine.connect() as c:
+                return [PendingSummary(ws, int(n), int(m)) for ws, n, m in c.execute(query)]
         with self._engine.connect() as c:
-            return [PendingSummary(ws, int(n), int(m)) for ws, n, m in c.execute(query)]
+            rows = c.execute(query).all()
+        summaries: list[PendingSummary] = []
+        for ws, entity, n, m in rows:
+            if summaries and summaries[-1].workspace_id == ws:
+                last = summaries[-1]
+                summaries[-1] = PendingSummary(ws, last.pending + int(n), max(last.max_id, int(m)), last.entities + (entity,))
+            else:
+                summaries.append(PendingSummary(ws, int(n), int(m), (entity,)))
+        if after_id is not None:
+            summaries = [s for s in summaries if s.max_id > after_id]
+        return summaries
 
     def claim(self, workspace_id: str, limit: int, worker: str) -> list[InboxEvent]:
         """Claims up to `limit` unclaimed pending events of a workspace for `worker`, oldest

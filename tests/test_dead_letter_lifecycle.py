@@ -1,0 +1,200 @@
+"""A dead letter's life through the real pipeline: a write QBO refuses for good is
+dead-lettered with its category and hint, held back on later syncs, and resolved once the
+record is fixed (in JobsiteOn, or in QBO followed by `qbo-pipeline retry`). Transient
+failures are retried by the step's RetryPolicy and dead-lettered only on the last attempt.
+
+Emulator over HTTP, state and JobsiteOn on PostgreSQL, Dagster `materialize` in process. The
+tests share one initially synced workspace; each works on records of its own."""
+from __future__ import annotations
+
+import dagster as dg
+import httpx
+import pytest
+from click.testing import CliRunner
+
+from pipeline_fixtures import make_workspace, materialize
+from sync_fixtures import QBOUser, asset_keys, failures, metadata
+
+from qbo_pipeline.ingest import relay_jobsiteon_changes
+from qbo_pipeline.partitions import MODE_TAG
+
+pytestmark = pytest.mark.postgres
+
+
+@pytest.fixture(scope="module")
+def synced(emulator, pg_server):
+    """A workspace (small demo books) after its initial full sync, and the Dagster instance."""
+    from conftest import create_scratch_database, drop_database
+
+    state_url, jobsiteon_url = create_scratch_database(), create_scratch_database("jobsiteon_test")
+    workspace = make_workspace(emulator.base_url, state_url, jobsiteon_url, scale=0.01)
+    # The relay runs next to the receiver all along: the books' initial load is in the inbox
+    # (the full sync drains it), and later relays only carry new changes.
+    relay_jobsiteon_changes(workspace.state, workspace.jobsiteon)
+    instance = dg.DagsterInstance.ephemeral()
+    first = materialize(workspace, instance)
+    assert first.success, failures(first)
+    yield workspace, instance
+    workspace.state.dispose()
+    workspace.jobsiteon.engine.dispose()
+    drop_database(state_url)
+    drop_database(jobsiteon_url)
+
+
+def _open_letter(state, workspace_id: str, record_id: str):
+    letters = [l for l in state.dead_letters.list_open(workspace_id) if record_id in l.record_ids]
+    assert len(letters) == 1, letters
+    return letters[0]
+
+
+def _log_details(state, workspace_id: str) -> list[str]:
+    return list(state.sync_log.recent(workspace_id, limit=500)["details"])
+
+
+def test_a_name_taken_by_a_vendor_is_dead_lettered_held_and_resolved_by_a_rename_in_jobsiteon(synced):
+    workspace, instance = synced
+    state, jobsiteon, ws = workspace.state, workspace.jobsiteon, workspace.workspace_id
+    clash = workspace.books.scenarios["customer_also_vendor"]
+    contact_id = clash["contact_id"]
+
+    letter = _open_letter(state, ws, contact_id)
+    assert (letter.entity, letter.direction, letter.operation) == ("customers", "push", "create_qbo")
+    assert (letter.category, letter.code, letter.attempts) == ("duplicate", "6240", 1)
+    assert "rename or merge" in letter.hint
+    assert letter.payload["values"]["name"] == clash["name"]
+    assert state.id_map.get_by_jobsiteon(ws, "customers", contact_id) is None
+
+    # The next sync does not send the same failing create again: it is held by the letter.
+    before = workspace.requests()
+    second = materialize(workspace, instance)
+    assert second.success, failures(second)
+    customers = metadata(second, "sync/customers")
+    assert customers["outcomes"].get("create_qbo:held") == 1
+    assert customers["writes_qbo"] == 0
+    after = workspace.requests()
+    assert (after["write"], after["batch"]) == (before["write"], before["batch"])
+    assert state.dead_letters.get(letter.id).attempts == 1
+    assert state.dead_letters.get(letter.id).resolved_at is None
+
+    # The user renames the contact in JobsiteOn; the change feed brings it to the inbox.
+    renamed = f"{clash['name']} (customer)"
+    assert jobsiteon.update_record(ws, "contacts", contact_id, name=renamed)
+    assert relay_jobsiteon_changes(state, jobsiteon) == 1
+    fixed = materialize(workspace, instance, mode="incremental")
+    assert fixed.success, failures(fixed)
+    customers = metadata(fixed, "sync/customers")
+    assert customers["outcomes"] == {"create_qbo:ok": 1}
+    # Only the renamed contact was written: no other customer was created on either side.
+    assert (customers["writes_qbo"], customers["writes_jobsiteon"]) == (1, 0)
+
+    closed = state.dead_letters.get(letter.id)
+    assert closed.resolved_at is not None and closed.resolution_note == "succeeded on a later sync"
+    assert f"dead letter(s) [{letter.id}] resolved: the record synced" in _log_details(state, ws)
+    link = state.id_map.get_by_jobsiteon(ws, "customers", contact_id)
+    assert link is not None
+    assert QBOUser(workspace.emulator_url, workspace.realm_id).get("Customer", link["qbo_id"])["DisplayName"] == renamed
+    assert state.inbox.count(ws, pending_only=True) == 0
+
+
+def test_retry_cli_requeues_a_letter_fixed_in_qbo_and_the_next_run_resolves_it(synced, monkeypatch):
+    from qbo_pipeline.cli import main
+
+    workspace, instance = synced
+    state, ws = workspace.state, workspace.workspace_id
+    taken = workspace.books.scenarios["name_taken_different_email"]
+    letter = _open_letter(state, ws, taken["contact_id"])
+    assert (letter.category, letter.operation) == ("duplicate", "reconcile")
+    assert "rename or merge" in letter.hint
+
+    # The bookkeeper fixes it in QuickBooks: the customer there gets the contact's email.
+    user = QBOUser(workspace.emulator_url, workspace.realm_id)
+    [customer] = user.query(f"select * from Customer where DisplayName = '{taken['name']}'")
+    user.update("Customer", customer["Id"], PrimaryEmailAddr={"Address": taken["jobsiteon_email"]})
+    customers_before = len(user.query("select * from Customer where Active in (true, false) maxresults 1000"))
+
+    monkeypatch.setenv("QBO_PIPELINE_DATABASE_URL", workspace.state_url)
+    result = CliRunner().invoke(main, ["retry", str(letter.id)])
+    assert result.exit_code == 0, result.output
+    assert "queued 1 error(s) for retry (1 inbox event(s))" in result.output
+    [event] = state.inbox.pending(ws)
+    assert (event.source, event.entity, event.record_id) == ("jobsiteon", "customers", taken["contact_id"])
+    assert f'"requeued_dead_letter_id":{letter.id}' in event.payload.replace(" ", "")
+    assert state.dead_letters.get(letter.id).requeued_at is not None
+
+    run = materialize(workspace, instance, mode="incremental")
+    assert run.success, failures(run)
+    customers = metadata(run, "sync/customers")
+    assert customers["outcomes"].get("link:ok") == 1, customers["outcomes"]
+    assert customers["writes_jobsiteon"] == 0
+    assert state.dead_letters.get(letter.id).resolved_at is not None
+    link = state.id_map.get_by_jobsiteon(ws, "customers", taken["contact_id"])
+    assert link is not None and link["qbo_id"] == str(customer["Id"])
+    details = _log_details(state, ws)
+    assert any(d.startswith(f"retry requested for dead letter #{letter.id} ") for d in details)
+    assert f"dead letter(s) [{letter.id}] resolved: the record synced" in details
+    assert len(user.query("select * from Customer where Active in (true, false) maxresults 1000")) == customers_before
+    assert state.inbox.count(ws, pending_only=True) == 0
+
+
+def test_server_errors_are_retried_by_the_step_then_dead_lettered_and_resolved_by_a_retry(synced, monkeypatch):
+    from qbo_pipeline.assets import SYNC_ASSETS
+    from qbo_pipeline.assets.sync import MAX_ATTEMPTS, RETRY_DELAY_ENV, build_sync
+    from qbo_pipeline.entities import get_spec
+    from qbo_pipeline.ops.errors import retry_dead_letters
+
+    workspace, instance = synced
+    state, jobsiteon, ws = workspace.state, workspace.jobsiteon, workspace.workspace_id
+    faults = f"{workspace.emulator_url}/_emulator/companies/{workspace.realm_id}/faults"
+
+    contact_id = jobsiteon.create_contact(ws, "Rio Grande Roofing", "office@riogranderoofing.example", "512-555-0142")
+    assert relay_jobsiteon_changes(state, jobsiteon) == 1
+    # Mirrors and diff read QBO while it is healthy: the plan holds the create.
+    planned = materialize(workspace, instance, mode="incremental", selection=asset_keys(
+        "ops/inbox_batch", "qbo/customers", "jobsiteon/contacts", "reconcile/customers_diff"))
+    assert planned.success, failures(planned)
+    print("DBG", metadata(planned, "ops/inbox_batch"), metadata(planned, "reconcile/customers_diff"), metadata(planned, "qbo/customers")["rows"], metadata(planned, "jobsiteon/contacts")["rows"])
+    assert metadata(planned, "reconcile/customers_diff")["actions"] == {"create_qbo": 1}
+
+    # Then every QBO request of the realm answers 503. The step is built the way a
+    # deployment with a short retry delay builds it, and the client does not retry itself.
+    monkeypatch.setenv(RETRY_DELAY_ENV, "0.05")
+    sync_customers = build_sync(get_spec("customers"))
+    assets = [a for a in SYNC_ASSETS if dg.AssetKey(["sync", "customers"]) not in a.keys] + [sync_customers]
+    resources = workspace.resources()
+    resources["qbo"] = resources["qbo"].model_copy(update={"max_attempts": 1})
+    httpx.put(faults, json={"error_rate": 1.0, "error_status": 503}).raise_for_status()
+    before = workspace.requests()
+    try:
+        failing = dg.materialize(assets, selection=asset_keys("sync/customers"), partition_key=ws, instance=instance,
+                                 resources=resources, tags={MODE_TAG: "incremental"}, raise_on_error=False)
+    finally:
+        httpx.put(faults, json={"error_rate": 0.0}).raise_for_status()
+    after = workspace.requests()
+
+    retries = [e for e in failing.all_events if e.event_type_value == "STEP_UP_FOR_RETRY"]
+    assert len(retries) == MAX_ATTEMPTS - 1
+    assert failing.success, failures(failing)  # the last attempt dead-letters instead of failing
+    meta = metadata(failing, "sync/customers")
+    assert meta["attempt"] == MAX_ATTEMPTS
+    assert meta["outcomes"] == {"create_qbo:dead_letter": 1}
+    assert after["batch"] - before["batch"] == MAX_ATTEMPTS  # one batch request per attempt
+    letter = _open_letter(state, ws, contact_id)
+    assert (letter.category, letter.operation, letter.direction) == ("server", "create_qbo", "push")
+    assert "still failing after every retry" in letter.message
+    assert letter.payload["action"] == "create_qbo"
+    assert letter.payload["values"]["name"] == "Rio Grande Roofing"
+    assert letter.payload["values"]["email"] == "office@riogranderoofing.example"
+    assert state.id_map.get_by_jobsiteon(ws, "customers", contact_id) is None
+
+    # QBO is healthy again; the ops team retries the letter and the next run resolves it.
+    state.inbox.release_claimed_by(planned.run_id)  # that partial run never reached inbox_processed
+    assert retry_dead_letters(state, [letter.id]).queued == 1
+    retried = materialize(workspace, instance, mode="incremental")
+    assert retried.success, failures(retried)
+    print("DBG", metadata(retried, "ops/inbox_batch"), metadata(retried, "reconcile/customers_diff")["actions"], metadata(retried, "qbo/customers")["rows"], metadata(retried, "jobsiteon/contacts")["rows"])
+    assert metadata(retried, "sync/customers")["outcomes"] == {"create_qbo:ok": 1}
+    assert state.dead_letters.get(letter.id).resolved_at is not None
+    link = state.id_map.get_by_jobsiteon(ws, "customers", contact_id)
+    created = QBOUser(workspace.emulator_url, workspace.realm_id).get("Customer", link["qbo_id"])
+    assert created["DisplayName"] == "Rio Grande Roofing"
+    assert state.inbox.count(ws, pending_only=True) == 0

@@ -2,18 +2,16 @@
 from __future__ import annotations
 
 import logging
-import socket
-import threading
-import time
 import traceback
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 
 from . import control, errors, oauth, persistence, responses, routes
+from qbo_pipeline.serving import BackgroundServer
+
 from .models import EmulatorBackend
 from .settings import EmulatorSettings
 
@@ -61,8 +59,7 @@ class EmulatorServer:
         if self.settings.persist_path:
             persistence.load(self.backend, self.settings.persist_path)
         self.app = create_app(self.backend)
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
+        self._background: BackgroundServer | None = None
         self._persister: persistence.Persister | None = None
 
     @property
@@ -70,32 +67,18 @@ class EmulatorServer:
         return f"http://{self.host}:{self.port}"
 
     def start(self) -> "EmulatorServer":
-        sock = socket.socket(socket.AF_INET6 if ":" in self.host else socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((self.host, self.port))
-        sock.listen(256)
-        self.port = sock.getsockname()[1]
-        config = uvicorn.Config(self.app, log_level="warning", access_log=False, lifespan="off",
-                                timeout_keep_alive=30)
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]},
-                                        name="qbo-emulator", daemon=True)
-        self._thread.start()
-        deadline = time.monotonic() + 15
-        while not self._server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError(f"the QBO emulator did not start on {self.host}:{self.port}")
-            time.sleep(0.01)
+        self._background = BackgroundServer(self.app, self.host, self.port, name="qbo-emulator", backlog=256)
+        self._background.start()
+        self.port = self._background.port
         if self.settings.persist_path:
             self._persister = persistence.Persister(self.backend, self.settings.persist_path)
             self._persister.start()
         return self
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(timeout=10)
+        if self._background is not None:
+            self._background.stop()
+            self._background = None
         if self._persister is not None:
             self._persister.stop()
             self._persister = None

@@ -6,18 +6,11 @@ import os
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from qbo_pipeline.dburl import normalize_url
 from qbo_pipeline.paths import data_dir
 
 ENV_VAR = "JOBSITEON_DATABASE_URL"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
-
-
-def normalize_url(url: str) -> str:
-    """`postgres://` and `postgresql://` -> `postgresql+psycopg2://` (the installed driver)."""
-    for prefix in ("postgresql://", "postgres://"):
-        if url.startswith(prefix):
-            return "postgresql+psycopg2://" + url[len(prefix):]
-    return url
 
 
 def database_url() -> str:

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 
+from qbo_pipeline.dburl import normalize_url
 from qbo_pipeline.paths import data_dir
 
 DATABASE_URL_ENV = "QBO_PIPELINE_DATABASE_URL"
@@ -26,14 +27,6 @@ _MIGRATION_LOCK = threading.Lock()
 # handler, which sleeps in growing steps (up to 100 ms) and starves some threads.
 _SQLITE_WRITE_LOCKS: dict[str, threading.RLock] = {}
 _SQLITE_WRITE_LOCKS_GUARD = threading.Lock()
-
-
-def normalize_url(url: str) -> str:
-    """Pins plain Postgres URLs to psycopg2 (SQLAlchemy 2.1 maps them to psycopg 3)."""
-    for prefix in ("postgres://", "postgresql://"):
-        if url.startswith(prefix):
-            return "postgresql+psycopg2://" + url[len(prefix):]
-    return url
 
 
 def database_url() -> str:

@@ -232,6 +232,9 @@ class DaemonStack:
     def close(self) -> None:
         try:
             self._stack.close()
+            keep = os.environ.get("QBO_E2E_KEEP_LOG")  # debugging: where to copy the daemon's log
+            if keep and self.daemon_log_path.exists():
+                shutil.copy(self.daemon_log_path, keep)
         finally:
             for url in reversed(self._databases):
                 with contextlib.suppress(Exception):
@@ -258,7 +261,7 @@ class DaemonStack:
 
         return wait_for(check, timeout, what, interval=interval, on_timeout=self.daemon_log_tail)
 
-    def wait_for_partition(self, timeout: float = 60) -> None:
+    def wait_for_partition(self, timeout: float = 180) -> None:
         workspace_id = self.workspace.workspace_id
         self.wait_for(lambda: workspace_id in self.instance.get_dynamic_partitions(workspaces.name), timeout,
                       f"the connections sensor to add partition {workspace_id}", interval=0.25)

@@ -128,6 +128,11 @@ def test_inbox_sensor_requests_one_incremental_run_per_workspace_and_only_for_ne
         assert run.tags[WORKSPACE_TAG] == workspace
         assert run.tags[MODE_TAG] == "incremental"
         assert run.tags[INBOX_MAX_ID_TAG] == str(max_ids[workspace])
+    # Each run selects the inbox batch, the ops assets and the steps of the entities its
+    # events name — ws-b's invoice event does not sync customers.
+    synced = {ws: sorted(k.path[1] for k in run.asset_selection if k.path[0] == "sync") for ws, run in runs.items()}
+    assert synced == {"ws-a": ["customers"], "ws-b": ["invoices"], "ws-c": ["customers"]}
+    assert all(dg.AssetKey(["ops", "inbox_batch"]) in run.asset_selection for run in runs.values())
     cursor = json.loads(first.cursor)
     assert set(cursor) == {"ws-a", "ws-b", "ws-c"}
     for workspace, entry in cursor.items():

@@ -48,7 +48,7 @@ def inbox_processed(context: dg.AssetExecutionContext, scope: SyncScope, state: 
     records the nightly result that sync health shows."""
     store = state.store()
     done = store.inbox.mark_processed(scope.event_ids)
-    counts = run_sync_outcomes(context.instance, context.run_id)
+    counts = run_sync_outcomes(context.instance, context.run.run_id)
     dead_lettered = sum(n for key, n in counts.items() if key.endswith(":dead_letter"))
     result = {
         "finished_at": datetime.now(timezone.utc).isoformat(),

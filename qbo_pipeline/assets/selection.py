@@ -69,10 +69,10 @@ def incremental_selection(event_entities: Iterable[str]) -> list[dg.AssetKey]:
 
 
 def covered_by(selection: Iterable[dg.AssetKey] | None, entity: str) -> bool:
-    """Whether a run with this asset selection (None: the whole job) syncs events of
-    `entity`. Events of entities the sync does not cover are covered by every run: it
+    """Whether a run with this asset selection (None or empty: the whole job) syncs events
+    of `entity`. Events of entities the sync does not cover are covered by every run: it
     marks them processed without work, as a full run would."""
-    if selection is None:
+    if not selection:  # a whole-job run (execute_in_process, materialize) has frozenset()
         return True
     spec = spec_for_event_entity(entity)
     return spec is None or sync_key(spec) in set(selection)

@@ -4,6 +4,7 @@ reported as they happen (they are the pipeline's problems, not to be hidden)."""
 from __future__ import annotations
 
 import time
+from collections import Counter
 
 import httpx
 
@@ -14,7 +15,7 @@ from qbo_pipeline.jobsiteon.store import JobsiteOnStore
 from qbo_pipeline.partitions import WORKSPACE_TAG
 from qbo_pipeline.state import StateStore
 
-PROGRESS_EVERY = 15.0
+PROGRESS_EVERY = 30.0
 
 
 class RunWatcher:
@@ -93,7 +94,8 @@ def wait_idle(config: DemoConfig, state: StateStore, jobsiteon: JobsiteOnStore, 
             )
         if now - last_print >= PROGRESS_EVERY:
             last_print = now
-            states = ", ".join(f"{r.job_name} {r.status.value.lower()}" for r in active) or "no run"
+            by_status = Counter(r.status.value.lower() for r in active)
+            states = ", ".join(f"{n} run(s) {s}" for s, n in sorted(by_status.items())) or "no run"
             console.info(f"... {now - started:4.0f}s: {pending} inbox event(s) pending; {states}; "
                          f"{sum(state.dead_letters.count_open(config.workspace_id).values())} open dead letter(s)",
                          indent=2)

@@ -12,7 +12,7 @@ FIX_ROUNDS = 3
 
 
 def _settle_timeout(config: DemoConfig) -> float:
-    return 180 + 900 * config.scale
+    return 600 + 1800 * config.scale
 
 
 def run_after_connect(config: DemoConfig, group: ProcessGroup, state, jobsiteon, books) -> int:

@@ -25,7 +25,7 @@ import pandas as pd
 
 from qbo_pipeline.entities import Kind
 from qbo_pipeline.reconcile import normalize
-from qbo_pipeline.reconcile.frames import Context, fast_names, hex_hashes
+from qbo_pipeline.reconcile.frames import Context
 from qbo_pipeline.reconcile.match import MatchResult
 
 _RAW_KINDS = (Kind.TEXT, Kind.EMAIL, Kind.PHONE, Kind.ENUM)
@@ -120,9 +120,8 @@ def _changed(ctx: Context, j_fast: list[np.ndarray], q_fast: list[np.ndarray]) -
 def diff(ctx: Context, m: MatchResult) -> DiffResult:
     pairs = detail_pairs(m)
     jpos, qpos, mpos = (pairs[c].to_numpy(np.int64) for c in ("jpos", "qpos", "mpos"))
-    names = fast_names(ctx)
-    j_fast = [m.fast_j[name][jpos] for name in names]
-    q_fast = [m.fast_q[name][qpos] for name in names]
+    j_fast = m.fast_values("jobsiteon", jpos)
+    q_fast = m.fast_values("qbo", qpos)
     changed = _changed(ctx, j_fast, q_fast)
     j_alive = ctx.alive("jobsiteon")[jpos]
     q_alive = ctx.alive("qbo")[qpos]
@@ -131,8 +130,11 @@ def diff(ctx: Context, m: MatchResult) -> DiffResult:
     recorded = ctx.id_map["hash"].to_numpy(object)[np.where(mpos >= 0, mpos, 0)] if len(ctx.id_map) else None
     known = (mpos >= 0) & pd.notna(recorded) if recorded is not None else np.zeros(len(pairs), bool)
     if known.any():
-        j_changed &= ~(known & (hex_hashes(m.hash_j[jpos]) == recorded))
-        q_changed &= ~(known & (hex_hashes(m.hash_q[qpos]) == recorded))
+        rows = np.flatnonzero(known)
+        j_same = m.content_hashes("jobsiteon", jpos[rows]) == recorded[rows]
+        q_same = m.content_hashes("qbo", qpos[rows]) == recorded[rows]
+        j_changed[rows[j_same]] = False
+        q_changed[rows[q_same]] = False
     j_updated = times(ctx.jobsiteon, "updated_at", jpos)
     q_updated = times(ctx.qbo, "qbo_updated_at", qpos)
     if q_updated is None:

@@ -5,8 +5,8 @@ names, reference translation tables, and per side the columns that are compared.
 DuckDB): text kinds are the raw strings, untouched (no per-row Python); other kinds are
 their normalized form as text (normalize.comparable). Raw-equal implies normalized-equal,
 so a record that hashes equal is in sync; the rest go to the detailed path, which
-normalizes only the cells that differ (diff.py). The same hash, over the same values, is the
-content hash stored in the id map (`fingerprints`).
+normalizes only the cells that differ (diff.py). A hash over the same values is the content
+hash stored in the id map (`fingerprints`).
 
 QBO references are translated into JobsiteOn ids through the id map; an unmapped QBO id
 becomes "qbo:<id>", which equals no JobsiteOn id.
@@ -275,40 +275,32 @@ def _translate_line(ctx: Context, line: Mapping[str, object]) -> dict[str, objec
 
 
 def row_hash_sql(names: list[str]) -> str:
-    """DuckDB's hash over a row's fast values and liveness: the equality test of the id join
-    and the content hash the id map stores. Deterministic (no per-process seed); a DuckDB
-    upgrade that changed it would only make records look changed to the hash refinement,
-    which then falls back to the version comparison."""
+    """DuckDB's hash over a row's fast values and liveness: the id join's equality test."""
     parts = [f"CAST({name} AS VARCHAR)" for name in names] + ["alive"]
     return f"hash({', '.join(parts)})"
 
 
-def hex_hashes(values: np.ndarray) -> np.ndarray:
-    return np.array([format(int(x), "016x") for x in values], dtype=object)
+_MIX = np.uint64(0x9E3779B97F4A7C15)
 
 
-def fingerprints(columns: list[np.ndarray], alive: np.ndarray, con=None) -> np.ndarray:
-    """Content hashes (16 hex digits) of rows given as fast-value columns (fast_columns
-    order) plus liveness — the same hash the id join computes."""
+def fingerprints(columns: list[np.ndarray], alive: np.ndarray) -> np.ndarray:
+    """The content hash the id map stores, per row: 16 hex digits over the row's compared
+    values in fast form (fast_columns order: raw text, normalized everything else, QBO
+    references as JobsiteOn ids) plus liveness. pandas' SipHash with its fixed key, so it
+    is stable across processes. Raw text makes it conservative: it is only compared with a
+    later hash of one side, to tell "unchanged since the last sync"."""
     n = len(alive)
-    if n == 0:
-        return np.empty(0, dtype=object)
-    if con is None:
-        from qbo_pipeline.reconcile.match import connect
-
-        con = connect()
-    names = [f"c{i}" for i in range(len(columns))]
-    view = pd.DataFrame({**{name: np.asarray(col, dtype=object) for name, col in zip(names, columns)},
-                         "alive": np.asarray(alive, dtype=bool)}, copy=False)
-    con.register("fingerprint_view", view)
-    try:
-        hashes = con.execute(f"SELECT {row_hash_sql(names)} AS h FROM fingerprint_view").fetchnumpy()["h"]
-    finally:
-        con.unregister("fingerprint_view")
-    return hex_hashes(np.asarray(hashes, dtype=np.uint64))
+    acc = np.full(n, 0xCBF29CE484222325, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for column in list(columns) + [np.asarray(alive, dtype=bool)]:
+            values = np.asarray(column)
+            if values.dtype == object:
+                values = np.array([None if v is None else str(v) for v in values], dtype=object)
+            acc = (acc * _MIX) ^ pd.util.hash_array(values, categorize=False)
+    return np.array([format(int(x), "016x") for x in acc], dtype=object)
 
 
 __all__ = [
     "Context", "RefMap", "UNMAPPED", "make_context", "normalize_id_map", "fast_columns", "fast_names",
-    "canonical_values", "fingerprints", "hex_hashes", "row_hash_sql",
+    "canonical_values", "fingerprints", "row_hash_sql",
 ]

@@ -29,7 +29,7 @@ import pandas as pd
 
 from qbo_pipeline.entities import MatchKey
 from qbo_pipeline.reconcile import normalize
-from qbo_pipeline.reconcile.frames import Context, fast_columns, row_hash_sql
+from qbo_pipeline.reconcile.frames import Context, fast_columns, fast_names, fingerprints, row_hash_sql
 
 
 @dataclass
@@ -48,8 +48,18 @@ class MatchResult:
     q_linked_row: np.ndarray = field(repr=False)
     fast_j: dict[str, np.ndarray] = field(repr=False, default_factory=dict)  # frames.fast_columns
     fast_q: dict[str, np.ndarray] = field(repr=False, default_factory=dict)
-    hash_j: np.ndarray | None = field(repr=False, default=None)  # content hash per position
-    hash_q: np.ndarray | None = field(repr=False, default=None)
+    ctx: Context | None = field(repr=False, default=None)
+
+    def fast_values(self, side: str, positions: np.ndarray) -> list[np.ndarray]:
+        """The fast values of some records, one array per compared column."""
+        fast = self.fast_j if side == "jobsiteon" else self.fast_q
+        return [fast[name][positions] for name in fast_names(self.ctx)]
+
+    def content_hashes(self, side: str, positions: np.ndarray, alive: np.ndarray | None = None) -> np.ndarray:
+        """The id map content hash (frames.fingerprints) of some records."""
+        if alive is None:
+            alive = self.ctx.alive(side)[positions]
+        return fingerprints(self.fast_values(side, positions), alive)
 
 
 _local = threading.local()
@@ -95,8 +105,14 @@ class _Join:
     fast_q: dict[str, np.ndarray]
     key_j: dict[str, np.ndarray]  # key name -> key hash per position (0 = no key)
     key_q: dict[str, np.ndarray]
-    hash_j: np.ndarray  # content hash per position
-    hash_q: np.ndarray
+
+
+def _key_columns(ctx: Context, keys: list[MatchKey]) -> list[str]:
+    """Per hashed key, the view column holding its raw values: the compared column itself
+    when the key is a compared text field (DuckDB then converts those strings once)."""
+    compared = {fm.column: f"c{i}" for i, fm in enumerate(ctx.spec.compared_fields)
+                if fm.kind.value in ("text", "email", "phone", "enum")}
+    return [compared.get(key.columns[0], f"key{i}") for i, key in enumerate(keys)]
 
 
 def _side_view(ctx: Context, side: str, fast: dict[str, np.ndarray], keys: list[MatchKey]):
@@ -104,10 +120,11 @@ def _side_view(ctx: Context, side: str, fast: dict[str, np.ndarray], keys: list[
     id_column = "id" if side == "jobsiteon" else "qbo_id"
     data = {"k": frame[id_column].to_numpy(), "pos": np.arange(len(frame)),
             "alive": ctx.alive(side), **fast}
-    for index, key in enumerate(keys):
-        column = key.columns[0]
-        data[f"key{index}"] = (frame[column].to_numpy() if column in frame.columns
-                               else np.full(len(frame), None, dtype=object))
+    for key, name in zip(keys, _key_columns(ctx, keys)):
+        if name not in data:
+            column = key.columns[0]
+            data[name] = (frame[column].to_numpy() if column in frame.columns
+                          else np.full(len(frame), None, dtype=object))
     return pd.DataFrame(data, copy=False)
 
 
@@ -126,8 +143,8 @@ def id_join(ctx: Context, con: duckdb.DuckDBPyConnection) -> _Join:
     ))
     row_hash = row_hash_sql(list(j_cols))
     key_sql = "".join(
-        f", {normalize.sql_key_hash(key.kinds[0], f'CAST(key{i} AS VARCHAR)')} AS key{i}"
-        for i, key in enumerate(keys)
+        f", {normalize.sql_key_hash(key.kinds[0], f'CAST({column} AS VARCHAR)')} AS key{i}"
+        for i, (key, column) in enumerate(zip(keys, _key_columns(ctx, keys)))
     )
     key_out = "".join(f", coalesce(j.key{i}, 0::UBIGINT) AS jk{i}, coalesce(q.key{i}, 0::UBIGINT) AS qk{i}"
                       for i in range(len(keys)))
@@ -138,8 +155,7 @@ def id_join(ctx: Context, con: duckdb.DuckDBPyConnection) -> _Join:
                  q AS (SELECT CAST(k AS VARCHAR) AS k, pos, {row_hash} AS h{key_sql} FROM q_view),
                  m AS (SELECT CAST(j AS VARCHAR) AS j, CAST(q AS VARCHAR) AS q, pos FROM m_view)
             SELECT coalesce(m.pos, -1) AS mp, coalesce(j.pos, -1) AS jp, coalesce(q.pos, -1) AS qp,
-                   coalesce(j.h = q.h, false) AS eq, coalesce(j.h, 0::UBIGINT) AS jh,
-                   coalesce(q.h, 0::UBIGINT) AS qh{key_out}
+                   coalesce(j.h = q.h, false) AS eq{key_out}
             FROM m FULL JOIN j ON j.k = m.j FULL JOIN q ON q.k = m.q
             """
         ).fetchnumpy()
@@ -150,15 +166,15 @@ def id_join(ctx: Context, con: duckdb.DuckDBPyConnection) -> _Join:
     jp = np.asarray(result["jp"], dtype=np.int64)
     qp = np.asarray(result["qp"], dtype=np.int64)
     n_j, n_q = len(ctx.jobsiteon), len(ctx.qbo)
-    key_j = {key.name: _scatter(jp, np.asarray(result[f"jk{i}"], dtype=np.uint64), n_j)
-             for i, key in enumerate(keys)}
-    key_q = {key.name: _scatter(qp, np.asarray(result[f"qk{i}"], dtype=np.uint64), n_q)
-             for i, key in enumerate(keys)}
-    return _Join(
-        mp, jp, qp, np.asarray(result["eq"], dtype=bool), j_cols, q_cols, key_j, key_q,
-        _scatter(jp, np.asarray(result["jh"], dtype=np.uint64), n_j),
-        _scatter(qp, np.asarray(result["qh"], dtype=np.uint64), n_q),
-    )
+    no_key = np.uint64(con.execute("SELECT hash(NULL::VARCHAR)").fetchone()[0]) if keys else None
+
+    def key_hashes(positions: np.ndarray, values, size: int) -> np.ndarray:
+        hashes = np.asarray(values, dtype=np.uint64)
+        return _scatter(positions, np.where(hashes == no_key, np.uint64(0), hashes), size)
+
+    key_j = {key.name: key_hashes(jp, result[f"jk{i}"], n_j) for i, key in enumerate(keys)}
+    key_q = {key.name: key_hashes(qp, result[f"qk{i}"], n_q) for i, key in enumerate(keys)}
+    return _Join(mp, jp, qp, np.asarray(result["eq"], dtype=bool), j_cols, q_cols, key_j, key_q)
 
 
 def _scatter(positions: np.ndarray, values: np.ndarray, size: int) -> np.ndarray:
@@ -205,8 +221,7 @@ def match(ctx: Context, con: duckdb.DuckDBPyConnection | None = None) -> MatchRe
         mpos=mp, jpos=jp, qpos=qp, equal=joined.eq, duplicate=duplicate, links=links,
         blocked=blocked, j_unmatched=j_only[~np.isin(j_only, done_j)],
         q_unmatched=q_only[~np.isin(q_only, done_q)], j_linked_row=j_linked_row,
-        q_linked_row=q_linked_row, fast_j=joined.fast_j, fast_q=joined.fast_q,
-        hash_j=joined.hash_j, hash_q=joined.hash_q,
+        q_linked_row=q_linked_row, fast_j=joined.fast_j, fast_q=joined.fast_q, ctx=ctx,
     )
 
 

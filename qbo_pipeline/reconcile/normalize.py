@@ -214,8 +214,8 @@ def sql_prefilter(kind: str, column: str) -> str | None:
 
 
 def sql_key_hash(kind: str, column: str) -> str | None:
-    """A UBIGINT per row: the hash of `sql_prefilter`, 0 when the record has no key."""
+    """A UBIGINT per row: the hash of `sql_prefilter` (records without a key all hash to
+    `hash(NULL::VARCHAR)`, which callers treat as "no key"). The key expression appears
+    once, so DuckDB lowercases each value once."""
     key = sql_prefilter(kind, column)
-    if key is None:
-        return None
-    return f"coalesce(CASE WHEN ({key}) IS NULL THEN NULL ELSE hash({key}) END, 0::UBIGINT)"
+    return None if key is None else f"hash({key})"

@@ -84,7 +84,7 @@ from qbo_pipeline.entities import Conflict, EntitySpec
 from qbo_pipeline.reconcile import money, normalize
 from qbo_pipeline.reconcile.diff import DiffResult, diff
 from qbo_pipeline.reconcile.frames import (
-    UNMAPPED, Context, canonical_values, fingerprints, hex_hashes, make_context,
+    UNMAPPED, Context, canonical_values, fingerprints, make_context,
 )
 from qbo_pipeline.reconcile.match import MatchResult, connect, match, syncable
 from qbo_pipeline.reconcile.report import markdown_preview, residual, summarize  # noqa: F401 - re-exported
@@ -421,13 +421,9 @@ class _Rows:
             restore = ~both_alive & (life == _Q) & ~j_alive & q_alive
             pullable_cols = np.array([self.can_pull(c) for c in self.columns])[None, :]
             pulled |= restore[:, None] & d.changed & pullable_cols
-        sync_hashes = hex_hashes(self.m.hash_j[jpos_all])
-        mixed = pulled.any(axis=1) | (final_alive != j_alive)
-        if mixed.any():  # JobsiteOn's values after the pull: hash them the join's way
-            rows = np.flatnonzero(mixed)
-            merged = [np.where(pulled[rows, k], d.qbo_fast[k][rows], d.jobsiteon_fast[k][rows])
-                      for k in range(len(self.columns))]
-            sync_hashes[rows] = fingerprints(merged, final_alive[rows], connect())
+        # the content hash of JobsiteOn's record after this plan (pulled values included)
+        merged = [np.where(pulled[:, k], d.qbo_fast[k], d.jobsiteon_fast[k]) for k in range(len(self.columns))]
+        sync_hashes = fingerprints(merged, final_alive)
         cols = np.array(self.columns, dtype=object)
         check_cols = [i for i, c in enumerate(self.columns) if self._fm(c) and self._fm(c).check]
         push_lists = _row_lists(winners == _J, cols)
@@ -663,7 +659,7 @@ class _Rows:
         j_pos = m.j_unmatched
         if len(j_pos):
             j_alive = ctx.alive("jobsiteon")[j_pos]
-            hashes = hex_hashes(m.hash_j[j_pos])
+            hashes = m.content_hashes("jobsiteon", j_pos, np.ones(len(j_pos), dtype=bool))
             jcols = _Columns(ctx.jobsiteon, j_pos)
             record_columns = ["id"] + columns
             records = zip(*[jcols.clean(c) for c in record_columns])
@@ -691,7 +687,7 @@ class _Rows:
         q_pos = m.q_unmatched
         if len(q_pos):
             q_alive = ctx.alive("qbo")[q_pos]
-            hashes = hex_hashes(m.hash_q[q_pos])
+            hashes = m.content_hashes("qbo", q_pos, np.ones(len(q_pos), dtype=bool))
             qcols = _Columns(ctx.qbo, q_pos)
             defaults = dict(spec.jobsiteon_defaults)
             for i, pos in enumerate(q_pos):

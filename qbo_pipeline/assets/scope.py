@@ -95,7 +95,7 @@ def inbox_batch(context: dg.AssetExecutionContext, state: StateResource) -> Sync
     events = store.inbox.claim(workspace_id, MAX_EVENTS_PER_RUN, worker=context.run.run_id)
     # A run requested for some entities (selection.py) leaves the other entities' events,
     # which arrived after the sensor's tick, to the run their newer inbox id triggers.
-    selection = context.run.asset_selection
+    selection = context.job_def.asset_layer.selected_asset_keys  # what this run executes
     uncovered = [e.id for e in events if not covered_by(selection, e.entity)]
     if uncovered:
         store.inbox.release(uncovered)

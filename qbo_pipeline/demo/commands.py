@@ -77,6 +77,6 @@ class _ProgressWatcher:
                 steps = _STEP.findall(self._log_path.read_text(errors="replace"))
             except OSError:
                 continue
-            if steps and steps[-1] != last:
+            if steps and steps[-1] != last and self._process.poll() is None:
                 last = steps[-1]
                 console.info(f"... {time.monotonic() - started:4.0f}s, running step {last}", indent=2)

@@ -3,11 +3,14 @@ instance the UI shows), then the dead letters it left, with their hints."""
 from __future__ import annotations
 
 import time
+from collections import Counter
 
 from qbo_pipeline.demo import console
 from qbo_pipeline.demo.commands import run_cli
 from qbo_pipeline.demo.config import DemoConfig
 from qbo_pipeline.state import StateStore
+
+SHOWN = 30
 
 
 def run_initial_sync(config: DemoConfig) -> float:
@@ -19,23 +22,31 @@ def run_initial_sync(config: DemoConfig) -> float:
     return took
 
 
-def show_dead_letters(state: StateStore, workspace_id: str, *, limit: int = 40) -> list[dict]:
+def show_dead_letters(state: StateStore, workspace_id: str) -> list[dict]:
+    """Prints each open letter with its hint; letters that only wait for another record
+    (category dependency) are counted per entity, their hint shown once."""
     from qbo_pipeline.ops.errors import list_errors
 
-    letters = list_errors(state, workspace_id)
+    letters = sorted(list_errors(state, workspace_id), key=lambda d: d["id"])
     if not letters:
         console.info("no open dead letters")
         return letters
-    console.info(f"{len(letters)} open dead letter(s):")
-    for letter in sorted(letters, key=lambda d: d["id"])[:limit]:
+    console.info(f"{len(letters)} open dead letter(s) (qbo-pipeline errors --workspace {workspace_id}):")
+    own = [d for d in letters if d["category"] != "dependency"]
+    for letter in own[:SHOWN]:
         console.info(f"#{letter['id']} {letter['entity']} {letter['record']} [{letter['category']}] "
                      f"{_short(letter['message'])}", indent=2)
         console.info(f"hint: {letter['hint']}", indent=3)
-    if len(letters) > limit:
-        console.info(f"... and {len(letters) - limit} more (qbo-pipeline errors --workspace {workspace_id})", indent=2)
+    if len(own) > SHOWN:
+        console.info(f"... and {len(own) - SHOWN} more", indent=2)
+    waiting = [d for d in letters if d["category"] == "dependency"]
+    if waiting:
+        per_entity = ", ".join(f"{n} {e}" for e, n in Counter(d["entity"] for d in waiting).items())
+        console.info(f"{len(waiting)} more wait for a record above ({per_entity}) [dependency]", indent=2)
+        console.info(f"hint: {waiting[0]['hint']}", indent=3)
     return letters
 
 
-def _short(text: str, width: int = 220) -> str:
+def _short(text: str, width: int = 240) -> str:
     text = " ".join(str(text).split())
     return text if len(text) <= width else text[: width - 1] + "…"

@@ -95,7 +95,9 @@ class ProcessGroup:
                     f"see {child.log_path}:\n{child.tail()}"
                 )
 
-    def stop_all(self, grace: float = 10.0) -> None:
+    def stop_all(self, grace: float = 10.0) -> list[str]:
+        """Stops every child; returns the names of those that needed SIGKILL."""
+        killed = []
         for child in reversed(self.children):
             _signal_group(child.process, signal.SIGTERM)
         deadline = time.monotonic() + grace
@@ -103,11 +105,13 @@ class ProcessGroup:
             try:
                 child.process.wait(max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
+                killed.append(child.name)
                 _signal_group(child.process, signal.SIGKILL)
                 child.process.wait(5)
             # Grandchildren (the webserver's code server, run workers) share the group.
             _signal_group(child.process, signal.SIGKILL)
         self.children.clear()
+        return killed
 
 
 def _signal_group(process: subprocess.Popen, sig: int) -> None:

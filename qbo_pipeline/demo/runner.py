@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import signal
 import time
+import traceback
 
 from qbo_pipeline.demo import console, services, setup
 from qbo_pipeline.demo.config import DemoConfig, DemoError
@@ -57,8 +58,13 @@ def run(config: DemoConfig) -> int:
     except DemoError as exc:
         console.info(f"\nDEMO FAILED: {exc}", indent=0)
         return 1
+    except Exception as exc:  # noqa: BLE001 - reported, then everything is stopped
+        traceback.print_exc()
+        console.info(f"\nDEMO FAILED unexpectedly: {type(exc).__name__}: {exc}", indent=0)
+        return 1
     finally:
         started = time.monotonic()
         if group is not None and group.children:
-            group.stop_all()
-            console.info(f"stopped all demo processes ({time.monotonic() - started:.1f}s)", indent=0)
+            killed = group.stop_all()
+            note = f"; {', '.join(killed)} killed after the grace period" if killed else ""
+            console.info(f"stopped all demo processes ({time.monotonic() - started:.1f}s{note})", indent=0)

@@ -130,11 +130,12 @@ def diff(ctx: Context, m: MatchResult) -> DiffResult:
     recorded = ctx.id_map["hash"].to_numpy(object)[np.where(mpos >= 0, mpos, 0)] if len(ctx.id_map) else None
     known = (mpos >= 0) & pd.notna(recorded) if recorded is not None else np.zeros(len(pairs), bool)
     if known.any():
-        rows = np.flatnonzero(known)
-        j_same = m.content_hashes("jobsiteon", jpos[rows]) == recorded[rows]
-        q_same = m.content_hashes("qbo", qpos[rows]) == recorded[rows]
-        j_changed[rows[j_same]] = False
-        q_changed[rows[q_same]] = False
+        # only a moved version can be taken back by an unchanged content hash
+        for side, positions, changed in (("jobsiteon", jpos, j_changed), ("qbo", qpos, q_changed)):
+            rows = np.flatnonzero(known & changed)
+            if len(rows):
+                same = m.content_hashes(side, positions[rows]) == recorded[rows]
+                changed[rows[same]] = False
     j_updated = times(ctx.jobsiteon, "updated_at", jpos)
     q_updated = times(ctx.qbo, "qbo_updated_at", qpos)
     if q_updated is None:

@@ -284,7 +284,7 @@ _MIX = np.uint64(0x9E3779B97F4A7C15)
 
 
 def fingerprints(columns: list[np.ndarray], alive: np.ndarray) -> np.ndarray:
-    """The content hash the id map stores, per row: 16 hex digits over the row's compared
+    """The content hash the id map stores, per row: a 64-bit hash over the row's compared
     values in fast form (fast_columns order: raw text, normalized everything else, QBO
     references as JobsiteOn ids) plus liveness. pandas' SipHash with its fixed key, so it
     is stable across processes. Raw text makes it conservative: it is only compared with a
@@ -293,11 +293,8 @@ def fingerprints(columns: list[np.ndarray], alive: np.ndarray) -> np.ndarray:
     acc = np.full(n, 0xCBF29CE484222325, dtype=np.uint64)
     with np.errstate(over="ignore"):
         for column in list(columns) + [np.asarray(alive, dtype=bool)]:
-            values = np.asarray(column)
-            if values.dtype == object:
-                values = np.array([None if v is None else str(v) for v in values], dtype=object)
-            acc = (acc * _MIX) ^ pd.util.hash_array(values, categorize=False)
-    return np.array([format(int(x), "016x") for x in acc], dtype=object)
+            acc = (acc * _MIX) ^ pd.util.hash_array(np.asarray(column), categorize=False)
+    return acc.astype(str).astype(object)  # the 64-bit hash as decimal text
 
 
 __all__ = [

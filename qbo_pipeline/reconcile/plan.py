@@ -170,7 +170,7 @@ def _assemble(ctx: Context, m: MatchResult, small: list[tuple]) -> pd.DataFrame:
             column = np.empty(total, dtype=object)
             column.fill(())
         else:
-            column = np.full(total, None, dtype=object)
+            column = np.empty(total, dtype=object)  # numpy fills object arrays with None
         column[:head_n] = np.fromiter(values, dtype=object, count=head_n)  # tuples stay elements
         # dtype=object explicitly: pandas would otherwise scan each object column for dates
         data[name] = pd.Series(column, dtype=object, copy=False)
@@ -181,7 +181,9 @@ class _Columns:
     """Lazily taken columns of some rows of a frame (no whole-frame conversions)."""
 
     def __init__(self, frame: pd.DataFrame, positions: np.ndarray) -> None:
-        self.frame, self.positions, self.cache = frame, positions, {}
+        self.frame, self.positions = frame, positions
+        self.cache: dict[str, object] = {}
+        self.cleaned: dict[str, np.ndarray] = {}
 
     def __getitem__(self, column: str):
         if column not in self.cache:
@@ -200,15 +202,16 @@ class _Columns:
 
     def clean(self, column: str) -> np.ndarray:
         """The column as objects with missing markers (NaN, NaT) turned into None."""
-        key = ("clean", column)
-        if key not in self.cache:
+        found = self.cleaned.get(column)
+        if found is None:
             values = np.asarray(self[column], dtype=object)
-            missing = pd.isna(values) if len(values) else np.zeros(0, bool)
-            if missing.ndim == 1 and missing.any():
-                values = values.copy()
-                values[missing] = None
-            self.cache[key] = values
-        return self.cache[key]
+            if len(values):
+                missing = pd.isna(values)
+                if missing.ndim == 1 and missing.any():
+                    values = values.copy()
+                    values[missing] = None
+            found = self.cleaned[column] = values
+        return found
 
 
 class _RowView:
@@ -325,19 +328,26 @@ class _Rows:
         return canonical_values(self.ctx, qrow, "qbo", columns)
 
     @staticmethod
-    def _jvals(cols: _Columns, i: int, columns) -> dict:
-        return {c: cols.clean(c)[i] for c in columns}
+    def _jvals(cols: dict[str, np.ndarray], i: int, columns) -> dict:
+        return {c: cols[c][i] for c in columns}
 
-    def _qvals(self, cols: _Columns, i: int, columns) -> dict:
-        """QBO values in the JobsiteOn id space (references translated)."""
+    def _qvals(self, cols: dict[str, np.ndarray], i: int, columns) -> dict:
+        """QBO values in the JobsiteOn id space (cols: translated by _qbo_arrays)."""
+        return {c: cols[c][i] for c in columns}
+
+    def _qbo_arrays(self, qcols: _Columns, columns) -> dict[str, np.ndarray]:
+        """Cleaned QBO columns with references (lines included) translated to JobsiteOn ids."""
         out = {}
         for c in columns:
-            value = cols.clean(c)[i]
+            values = qcols.clean(c)
             if c in self.refs:
-                value = self.ctx.refs[self.refs[c].entity].jobsiteon_id(value)
-            elif c == "lines" and value is not None:
-                value = canonical_values(self.ctx, {"lines": value}, "qbo", ["lines"])["lines"]
-            out[c] = value
+                ref = self.ctx.refs[self.refs[c].entity]
+                values = np.array([ref.jobsiteon_id(v) for v in values], dtype=object)
+            elif c == "lines":
+                values = np.array([
+                    None if v is None else canonical_values(self.ctx, {"lines": v}, "qbo", ["lines"])["lines"]
+                    for v in values], dtype=object)
+            out[c] = values
         return out
 
     def whole_record_columns(self) -> list[str]:
@@ -432,6 +442,8 @@ class _Rows:
         flag_lists = _row_lists(winners == _FLAG, cols)
         jcols = _Columns(self.ctx.jobsiteon, jpos_all)
         qcols = _Columns(self.ctx.qbo, qpos_all)
+        jclean = {c: jcols.clean(c) for c in self.columns}
+        qclean = self._qbo_arrays(qcols, self.columns)
         keys = pairs["match_key"].to_numpy()
         mpos_all = pairs["mpos"].to_numpy()
         pullable = {c: self.can_pull(c) for c in self.columns}
@@ -463,11 +475,11 @@ class _Rows:
                                      and not any(pullable[f] for f in push))
                     reason = self._reason("jobsiteon", push, both, new_link, key, edited_in_qbo)
                     self.add(jid, qid, status, "link" if new_link else "update_qbo", fields=push,
-                             winner="jobsiteon", loser=self._qvals(qcols, i, push), reason=reason,
-                             key=key, values=self._jvals(jcols, i, push), sync_hash=sync_hash)
+                             winner="jobsiteon", loser=self._qvals(qclean, i, push), reason=reason,
+                             key=key, values=self._jvals(jclean, i, push), sync_hash=sync_hash)
                 emitted = True
             if pull:
-                values = self._qvals(qcols, i, pull)
+                values = self._qvals(qclean, i, pull)
                 problem = self.pull_problem(values) if self.refs or self.line_refs else None
                 if problem:
                     action, reason = problem
@@ -477,7 +489,7 @@ class _Rows:
                     action = "link" if new_link and not emitted else "update_jobsiteon"
                     reason = self._reason("qbo", pull, both, new_link, key, False)
                     self.add(jid, qid, status, action, fields=pull, winner="qbo",
-                             loser=self._jvals(jcols, i, pull), reason=reason, key=key,
+                             loser=self._jvals(jclean, i, pull), reason=reason, key=key,
                              values=values, sync_hash=sync_hash)
                 emitted = True
             if flagged:
@@ -491,8 +503,8 @@ class _Rows:
                         column = cols[k]
                         reason, delta = self._total_mismatch(jcols.row(i), qcols.row(i))
                         self.add(jid, qid, "blocked", "none", fields=(column,), key=key,
-                                 reason=reason, delta=delta, values=self._jvals(jcols, i, [column]),
-                                 loser=self._qvals(qcols, i, [column]))
+                                 reason=reason, delta=delta, values=self._jvals(jclean, i, [column]),
+                                 loser=self._qvals(qclean, i, [column]))
                         emitted = True
             if pending and not emitted:
                 self.add(jid, qid, "update", "skip", fields=pending, key=key,
@@ -690,7 +702,9 @@ class _Rows:
             hashes = m.content_hashes("qbo", q_pos, np.ones(len(q_pos), dtype=bool))
             qcols = _Columns(ctx.qbo, q_pos)
             defaults = dict(spec.jobsiteon_defaults)
-            for i, pos in enumerate(q_pos):
+            arrays = self._qbo_arrays(qcols, columns)
+            records = zip(*[arrays[c] for c in columns])
+            for i, (pos, record) in enumerate(zip(q_pos, records)):
                 qid = self.q_ids[pos]
                 if not q_alive[i]:
                     self.add(None, qid, "deleted", "skip",
@@ -699,7 +713,7 @@ class _Rows:
                     self.add(None, qid, "missing", "skip",
                              reason=f"QBO-only {spec.name} are not pulled ({spec.name} are push-only)")
                 else:
-                    values = self._qvals(qcols, i, columns)
+                    values = dict(zip(columns, record))
                     problem = self.pull_problem(values) if (self.refs or self.line_refs) else None
                     if problem:
                         action, reason = problem

@@ -4,12 +4,12 @@ run per workspace. One indexed query per tick; no QBO or JobsiteOn calls."""
 import json
 import os
 import time
-from typing import Iterable
+from typing import Iterable, Mapping
 
 import dagster as dg
 
 from qbo_pipeline.assets.selection import incremental_selection, synced_entities
-from qbo_pipeline.partitions import INCREMENTAL, run_tags
+from qbo_pipeline.partitions import INCREMENTAL, WORKSPACE_TAG, run_tags
 from qbo_pipeline.sensors.partitions import missing_partitions_requests
 
 # The sensor daemon loops every 5 s; an interval under that keeps webhook latency low
@@ -32,7 +32,8 @@ def select_by_entity() -> bool:
 
 
 def plan_inbox_runs(
-    pending: Iterable, cursor: dict[str, dict], now: float, retry_after: float = RETRY_AFTER_SECONDS
+    pending: Iterable, cursor: dict[str, dict], now: float, retry_after: float = RETRY_AFTER_SECONDS,
+    queued: Mapping[str, frozenset[str] | None] | None = None,
 ) -> tuple[list[dg.RunRequest], dict[str, dict]]:
     """Pure decision: which workspaces get a run now, and the next cursor.
 
@@ -45,7 +46,14 @@ def plan_inbox_runs(
     With the entities known, a run selects only their assets (qbo_pipeline.assets.selection):
     ~8 steps for one entity instead of the whole graph's ~40 — most of an incremental run's
     time. Pending events of an entity outside the last request (one that committed after a
-    newer id the tick already saw, then left by that run) also make the workspace fresh."""
+    newer id the tick already saw, then left by that run) also make the workspace fresh.
+
+    `queued` maps a workspace to the entities a run of it that is queued but not started
+    yet will sync (None: all). That run claims whatever is pending when it starts, so new
+    events it covers need no run of their own: a burst of webhooks while a run waits in the
+    queue (behind the one-run-per-workspace limit) adds no run. Pass it only from a look at
+    the run queue taken after the inbox query, so a run seen queued claims after it."""
+    queued = queued or {}
     runs: list[dg.RunRequest] = []
     next_cursor: dict[str, dict] = {}
     for summary in pending:
@@ -59,6 +67,11 @@ def plan_inbox_runs(
         stale = last is not None and not fresh and now - last["at"] >= retry_after
         if not (fresh or stale):
             next_cursor[workspace] = last
+            continue
+        if workspace in queued and _covers(queued[workspace], synced):
+            next_cursor[workspace] = {"id": summary.max_id, "at": now}
+            if queued[workspace] is not None:
+                next_cursor[workspace]["synced"] = sorted(queued[workspace])
             continue
         run_key = f"inbox:{workspace}:{summary.max_id}"
         if stale:
@@ -80,6 +93,36 @@ def plan_inbox_runs(
     return runs, next_cursor
 
 
+def _covers(queued_entities: frozenset[str] | None, synced: list[str] | None) -> bool:
+    if queued_entities is None:
+        return True
+    return synced is not None and set(synced) <= queued_entities
+
+
+# A run in these states has not executed its inbox_batch step yet (STARTING: the run worker
+# is booting), so it will claim every event committed before it gets there.
+NOT_YET_CLAIMED = [dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.STARTING]
+
+
+def queued_runs(instance: dg.DagsterInstance, job_name: str) -> dict[str, frozenset[str] | None]:
+    """Workspaces with a run of `job_name` that has not started yet, and what it syncs
+    (None: the whole graph). One query on the run storage."""
+    runs = instance.get_runs(filters=dg.RunsFilter(
+        job_name=job_name, statuses=NOT_YET_CLAIMED))
+    queued: dict[str, frozenset[str] | None] = {}
+    for run in runs:
+        workspace = run.tags.get(WORKSPACE_TAG)
+        if not workspace:
+            continue
+        entities = None if run.asset_selection is None else frozenset(
+            key.path[1] for key in run.asset_selection if key.path[0] == "sync")
+        if workspace in queued and (queued[workspace] is None or entities is None):
+            queued[workspace] = None
+        else:
+            queued[workspace] = entities if workspace not in queued else queued[workspace] | entities
+    return queued
+
+
 def build_inbox_sensor(job, interval_seconds: int = DEFAULT_INTERVAL_SECONDS) -> dg.SensorDefinition:
     @dg.sensor(
         name="inbox_sensor",
@@ -94,11 +137,14 @@ def build_inbox_sensor(job, interval_seconds: int = DEFAULT_INTERVAL_SECONDS) ->
         cursor = json.loads(context.cursor or "{}")
         store = context.resources.state.store()
         pending = store.inbox.pending_summary(runnable_only=True, with_entities=select_by_entity())
-        runs, next_cursor = plan_inbox_runs(pending, cursor, time.time())
+        # After the inbox query: a run seen queued here claims everything that query saw.
+        queued = queued_runs(context.instance, job.name) if pending else {}
+        runs, next_cursor = plan_inbox_runs(pending, cursor, time.time(), queued=queued)
         serialized = json.dumps(next_cursor, sort_keys=True)
         if not runs:
             total = sum(s.pending for s in pending)
-            return dg.SensorResult(skip_reason=f"no new inbox events ({total} pending, already requested)", cursor=serialized)
+            return dg.SensorResult(skip_reason=f"no new inbox events ({total} pending, already requested "
+                                               "or waiting for a queued run)", cursor=serialized)
         context.log.info(f"requesting {len(runs)} incremental run(s): " + ", ".join(
             f"{r.partition_key} ({len(r.asset_selection) if r.asset_selection else 'all'} assets)" for r in runs))
         return dg.SensorResult(run_requests=runs, cursor=serialized,

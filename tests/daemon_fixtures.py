@@ -266,6 +266,16 @@ class DaemonStack:
         self.wait_for(lambda: workspace_id in self.instance.get_dynamic_partitions(workspaces.name), timeout,
                       f"the connections sensor to add partition {workspace_id}", interval=0.25)
 
+    def sensor_ticks(self, name: str, after: float) -> list:
+        """Ticks of sensor `name` evaluated after `after` (epoch seconds), oldest first."""
+        from dagster._core.definitions.run_request import InstigatorType
+
+        for state in self.instance.all_instigator_state(instigator_type=InstigatorType.SENSOR):
+            if state.instigator_name == name:
+                ticks = self.instance.get_ticks(state.instigator_origin_id, state.selector_id, after=after)
+                return sorted(ticks, key=lambda tick: tick.timestamp)
+        return []
+
     def runs(self, **tags: str) -> list:
         from qbo_pipeline.partitions import WORKSPACE_TAG
 

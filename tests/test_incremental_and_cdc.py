@@ -12,6 +12,7 @@ from decimal import Decimal
 
 import dagster as dg
 import pytest
+import sqlalchemy as sa
 
 from pipeline_fixtures import make_workspace, materialize
 from sync_fixtures import QBOUser, asset_keys, failures, metadata, sync_writes, webhook_event
@@ -19,6 +20,7 @@ from sync_fixtures import QBOUser, asset_keys, failures, metadata, sync_writes, 
 from qbo_pipeline.entities import REGISTRY
 from qbo_pipeline.ingest import relay_jobsiteon_changes
 from qbo_pipeline.state import NewInboxEvent
+from qbo_pipeline.state.schema import inbox as inbox_table
 
 pytestmark = pytest.mark.postgres
 
@@ -84,6 +86,7 @@ def test_a_webhook_event_drains_only_its_record(synced):
     changed = user.update("Customer", customer_id, PrimaryPhone={"FreeFormNumber": "(512) 555-0101"},
                           BillAddr={**user.get("Customer", customer_id).get("BillAddr", {}), "City": "Round Rock"})
     assert state.inbox.append([webhook_event(workspace, "Customer", changed)]) == 1
+    [event] = state.inbox.pending(ws)
     events_before = state.inbox.count(ws)
     feed_before = jobsiteon.latest_seq(ws)
 
@@ -94,6 +97,10 @@ def test_a_webhook_event_drains_only_its_record(synced):
     assert metadata(run, "sync/customers")["outcomes"] == {"update_jobsiteon:ok": 1}
     assert sync_writes(run) == {**NO_WRITES, "customers": (0, 1)}
     assert state.inbox.count(ws) == events_before  # processed, not re-filed
+    with state.engine.connect() as conn:
+        processed_at, claimed_by = conn.execute(sa.select(inbox_table.c.processed_at, inbox_table.c.claimed_by)
+                                                .where(inbox_table.c.id == event.id)).one()
+    assert processed_at is not None and claimed_by == run.run_id
     # Only the changed record was read, on each side; no other entity read anything.
     assert (metadata(run, "qbo/customers")["rows"], metadata(run, "qbo/customers")["mode"]) == (1, "incremental")
     assert metadata(run, "jobsiteon/contacts")["rows"] == 1

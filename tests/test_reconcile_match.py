@@ -155,3 +155,10 @@ def test_empty_inputs():
     plan = plan_customers([], [])
     assert plan.empty and list(plan.columns)[:3] == ["entity", "jobsiteon_id", "qbo_id"]
     assert residual(plan) == 0
+
+
+def test_unlinked_records_link_by_the_exact_key_where_the_sql_prefilter_differs():
+    """DuckDB's trim() only strips spaces: a tab-indented email is found by the exact key."""
+    plan = plan_customers([contact("c1", "Mark", "\tMark@Cho.com\n")], [customer("17", "Mark C", "mark@cho.com")])
+    row = one(plan, jobsiteon_id="c1")
+    assert (row["action"], row["match_key"]) == ("link", "email")

@@ -7,6 +7,7 @@ import contextlib
 import json
 import time
 from datetime import datetime, timedelta, timezone
+from types import SimpleNamespace
 
 import dagster as dg
 import pytest
@@ -96,8 +97,6 @@ def _count_statements(engine: sa.Engine):
 
 def _fake_connection(workspace: str, *, status: str = "connected", interval: int = 15):
     """What the planners read of a Connection (they are pure; no database needed)."""
-    from types import SimpleNamespace
-
     return SimpleNamespace(workspace_id=workspace, status=status,
                            settings=ConnectionSettings(pull_interval_minutes=interval))
 

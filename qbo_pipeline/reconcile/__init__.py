@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from qbo_pipeline.reconcile.plan import ACTIONS, COLUMNS, STATUSES, build_plan, reconcile
 from qbo_pipeline.reconcile.report import markdown_preview, residual, summarize
+from qbo_pipeline.reconcile.simulate import apply_plan_in_memory
 
 __all__ = [
-    "ACTIONS", "COLUMNS", "STATUSES", "build_plan", "markdown_preview", "reconcile", "residual",
-    "summarize",
+    "ACTIONS", "COLUMNS", "STATUSES", "apply_plan_in_memory", "build_plan", "markdown_preview",
+    "reconcile", "residual", "summarize",
 ]

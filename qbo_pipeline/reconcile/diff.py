@@ -131,11 +131,11 @@ def diff(ctx: Context, m: MatchResult) -> DiffResult:
     known = (mpos >= 0) & pd.notna(recorded) if recorded is not None else np.zeros(len(pairs), bool)
     if known.any():
         # only a moved version can be taken back by an unchanged content hash
-        for side, positions, changed in (("jobsiteon", jpos, j_changed), ("qbo", qpos, q_changed)):
-            rows = np.flatnonzero(known & changed)
+        for side, positions, moved in (("jobsiteon", jpos, j_changed), ("qbo", qpos, q_changed)):
+            rows = np.flatnonzero(known & moved)
             if len(rows):
                 same = m.content_hashes(side, positions[rows]) == recorded[rows]
-                changed[rows[same]] = False
+                moved[rows[same]] = False
     j_updated = times(ctx.jobsiteon, "updated_at", jpos)
     q_updated = times(ctx.qbo, "qbo_updated_at", qpos)
     if q_updated is None:

@@ -298,18 +298,25 @@ class _KeyMatcher:
         involved = pairs["jpos"].isin(j_src) | pairs["qpos"].isin(q_src)
         return self._confirmed(key, pairs[involved].astype(np.int64))
 
-    def _candidates(self, key: MatchKey, j_src: np.ndarray, q_src: np.ndarray) -> pd.DataFrame:
-        if key.name in self.joined.key_j:
-            return self._hashed_candidates(key, j_src, q_src)
-        if key.scope == "unlinked":
-            j_side, q_side = j_src, q_src
-        else:  # no SQL form (names of items, composite keys): exact keys over the live records
-            j_side, q_side = np.flatnonzero(self.j_active), np.flatnonzero(self.q_active)
+    def _exact_candidates(self, key: MatchKey, j_side, q_side, j_src, q_src) -> pd.DataFrame:
         jk, qk = self._key_frame("jobsiteon", j_side, key), self._key_frame("qbo", q_side, key)
         pairs = jk.merge(qk, on="key", suffixes=("_j", "_q"))
         pairs = _pairs(pairs["pos_j"], pairs["pos_q"])
         involved = pairs["jpos"].isin(j_src) | pairs["qpos"].isin(q_src)
         return pairs[involved]
+
+    def _candidates(self, key: MatchKey, j_src: np.ndarray, q_src: np.ndarray) -> pd.DataFrame:
+        if key.name in self.joined.key_j:
+            # whole tables through the SQL key hashes, plus the exact Python key among the
+            # unlinked records themselves (so the SQL form's Unicode caveat never hides a link)
+            pairs = pd.concat([self._hashed_candidates(key, j_src, q_src),
+                               self._exact_candidates(key, j_src, q_src, j_src, q_src)], ignore_index=True)
+            return pairs.drop_duplicates().astype(np.int64)
+        if key.scope == "unlinked":
+            return self._exact_candidates(key, j_src, q_src, j_src, q_src)
+        # no SQL form (names of items, composite keys): exact keys over the live records
+        return self._exact_candidates(key, np.flatnonzero(self.j_active), np.flatnonzero(self.q_active),
+                                      j_src, q_src)
 
     # -- resolution -----------------------------------------------------------------------
 

@@ -12,11 +12,12 @@ Match keys (`match_key`): email as above; name = casefold, punctuation deleted, 
 collapsed ("O'Brien  Plumbing, Inc." -> "obrien plumbing inc"); doc_number = strip +
 casefold.
 
-For the 1M-row path the same keys have DuckDB SQL counterparts (`sql_prefilter`) used only
-to pre-select candidates; every candidate pair is then confirmed with the exact Python key.
-The SQL form lowercases with DuckDB's `lower` and trims spaces only, so two values whose
-keys differ only by exotic Unicode case folding (ß/ss) or by surrounding tabs are not found
-as candidates over the whole table — they still match among unlinked records.
+For the 1M-row path the email and DocNumber keys have DuckDB SQL counterparts
+(`sql_prefilter`, hashed in the id join) used only to pre-select candidates over a whole
+table; every candidate pair is then confirmed with the exact Python key. The SQL form
+lowercases with DuckDB's `lower` and trims spaces only, so a value whose key differs only by
+exotic Unicode case folding (ß/ss) or surrounding tabs is not found as a duplicate of an
+already linked record; among unlinked records the exact Python key is used as well.
 """
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
 """Inbox sensor: turns pending webhook, CDC and JobsiteOn change events into one incremental
-run per workspace. One indexed query per tick; no QBO or JobsiteOn calls."""
+run per workspace. One indexed query on the state database per tick (and, when something is
+pending, one look at the run queue); no QBO or JobsiteOn calls."""
 
 import json
 import os
@@ -107,8 +108,7 @@ NOT_YET_CLAIMED = [dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.QUEUED, 
 def queued_runs(instance: dg.DagsterInstance, job_name: str) -> dict[str, frozenset[str] | None]:
     """Workspaces with a run of `job_name` that has not started yet, and what it syncs
     (None: the whole graph). One query on the run storage."""
-    runs = instance.get_runs(filters=dg.RunsFilter(
-        job_name=job_name, statuses=NOT_YET_CLAIMED))
+    runs = instance.get_runs(filters=dg.RunsFilter(job_name=job_name, statuses=NOT_YET_CLAIMED))
     queued: dict[str, frozenset[str] | None] = {}
     for run in runs:
         workspace = run.tags.get(WORKSPACE_TAG)

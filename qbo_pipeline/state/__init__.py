@@ -33,9 +33,11 @@ transaction where noted in its signature):
 
 `store.inbox` (InboxRepository)
     append(events: iterable of NewInboxEvent) -> int (new rows; duplicates ignored)
-    pending_summary(after_id=None) -> list[PendingSummary(workspace_id, pending, max_id)]
+    pending_summary(after_id=None, *, runnable_only=False, with_entities=False)
+        -> list[PendingSummary(workspace_id, pending, max_id, entities)]  (runnable: 'connected')
     claim(workspace_id, limit, worker) -> list[InboxEvent]
     mark_processed(ids) -> int;  release(ids) -> int;  release_stale(older_than) -> int
+    release_claimed_by(worker) -> int   (a failed run's claims back to the pool)
     pending(workspace_id, limit=1000) -> list[InboxEvent];  count(ws=None, pending_only=False)
     purge_processed(older_than) -> int
 

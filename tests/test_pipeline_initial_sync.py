@@ -116,6 +116,7 @@ def test_initial_sync_moves_every_entity_links_by_email_and_a_second_run_writes_
 
 
 def _run_and_get_killed(workspace, instance_dir):
+    os.makedirs(instance_dir, exist_ok=True)
     instance = dg.DagsterInstance.local_temp(instance_dir)
     materialize(workspace, instance)
 

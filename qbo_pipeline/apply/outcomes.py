@@ -93,6 +93,7 @@ class OutcomeRecorder:
         # Open letters of this entity by record id: a success closes them.
         self._open: dict[str, list[int]] = {}
         self._letters: dict[str, list] = {}
+        self._recovered: set[str] = set()  # records whose dead letters this step resolved
         for letter in state.dead_letters.list_open(workspace_id, entity=entity):
             for record_id in letter.record_ids:
                 self._open.setdefault(str(record_id), []).append(letter.id)
@@ -121,6 +122,7 @@ class OutcomeRecorder:
     def succeeded(self, *record_ids: str | None) -> None:
         letters = {lid for rid in record_ids if rid for lid in self._open.pop(str(rid), [])}
         if letters:
+            self._recovered.update(str(r) for r in record_ids if r)
             self.state.dead_letters.resolve(sorted(letters), "succeeded on a later sync")
             self.log("push", "info", f"dead letter(s) {sorted(letters)} resolved: the record synced",
                      record_id=next((r for r in record_ids if r), None))
@@ -130,6 +132,22 @@ class OutcomeRecorder:
         self.state.dead_letters.add(self.workspace_id, self.entity, direction, operation, record_id,
                                     category=category, message=message, code=code, hint=hint, payload=payload)
         self.log(direction, "error", f"{operation} failed ({category}): {message} — {hint or ''}".strip(), record_id)
+
+    def requeue_dependents(self) -> int:
+        """Records of other entities that were parked because they wait for a record this
+        step just recovered go back into the inbox, so the next incremental run (not only the
+        nightly) retries them."""
+        if not self._recovered:
+            return 0
+        waiting = [
+            letter for letter in self.state.dead_letters.list_open(self.workspace_id, category="dependency")
+            if any(f" {record} " in f" {letter.message} ".replace(":", " ") for record in self._recovered)
+        ]
+        if waiting:
+            self.state.dead_letters.requeue([letter.id for letter in waiting])
+            self.log("push", "info", f"{len(waiting)} record(s) waiting for recovered {self.entity} re-queued")
+        self._recovered.clear()
+        return len(waiting)
 
     def flush(self) -> None:
         if self._log:

@@ -75,6 +75,7 @@ def apply_plan(ctx: ApplyContext, plan: pd.DataFrame, qbo_frame: pd.DataFrame) -
     _apply_links(ctx, link_rows, raw_by_qbo_id, report, recorder)
     _apply_jobsiteon(ctx, jobsiteon_rows, raw_by_qbo_id, report, recorder)
     _apply_qbo(ctx, qbo_rows, raw_by_qbo_id, report, recorder)
+    recorder.requeue_dependents()
     recorder.flush()
 
     if report.transient:

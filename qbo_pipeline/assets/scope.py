@@ -3,11 +3,13 @@ incremental run covers the records named by the inbox events it claimed — plus
 id map, their counterparts on the other side, so each diff sees both halves of a pair."""
 
 from collections import defaultdict
+from datetime import datetime, timezone
 from dataclasses import dataclass, field
 
 import dagster as dg
 
 from qbo_pipeline.assets.selection import covered_by, spec_for_event_entity
+from qbo_pipeline.ingest.cdc_sweep import CURSOR_SOURCE as CDC_CURSOR
 from qbo_pipeline.partitions import FULL, INCREMENTAL, MODE_TAG, workspaces
 from qbo_pipeline.resources import StateResource
 
@@ -92,6 +94,10 @@ def inbox_batch(context: dg.AssetExecutionContext, state: StateResource) -> Sync
     workspace_id = context.partition_key
     mode = context.run.tags.get(MODE_TAG, FULL)
     store = state.store()
+    if mode == FULL and store.cursors.get(workspace_id, CDC_CURSOR) is None:
+        # The first CDC sweep starts where this full read starts (less its overlap), not an
+        # hour back: everything older is in the mirrors this run reads.
+        store.cursors.set(workspace_id, CDC_CURSOR, datetime.now(timezone.utc).isoformat())
     events = store.inbox.claim(workspace_id, MAX_EVENTS_PER_RUN, worker=context.run.run_id)
     # A run requested for some entities (selection.py) leaves the other entities' events,
     # which arrived after the sensor's tick, to the run their newer inbox id triggers.

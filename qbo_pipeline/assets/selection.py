@@ -72,7 +72,7 @@ def covered_by(selection: Iterable[dg.AssetKey] | None, entity: str) -> bool:
     """Whether a run with this asset selection (None or empty: the whole job) syncs events
     of `entity`. Events of entities the sync does not cover are covered by every run: it
     marks them processed without work, as a full run would."""
-    if not selection:  # a whole-job run (execute_in_process, materialize) has frozenset()
+    if not selection:  # run.asset_selection of a whole-job run (materialize, execute_in_process) is frozenset()
         return True
     spec = spec_for_event_entity(entity)
     return spec is None or sync_key(spec) in set(selection)

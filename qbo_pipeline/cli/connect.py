@@ -1,6 +1,7 @@
 """`qbo-pipeline connect` / `disconnect`."""
 from __future__ import annotations
 
+import logging
 import webbrowser
 
 import click
@@ -17,7 +18,14 @@ def _open_url(mode: str):
         click.echo(f"Authorize the connection in your browser:\n  {url}")
         if mode == "http":
             # Follows the consent redirect ourselves: for the emulator's auto-consent page.
-            httpx.get(url, follow_redirects=True, timeout=30.0)
+            # httpx logs request URLs at INFO, and the redirect carries the authorization code.
+            httpx_log = logging.getLogger("httpx")
+            level = httpx_log.level
+            httpx_log.setLevel(logging.WARNING)
+            try:
+                httpx.get(url, follow_redirects=True, timeout=30.0)
+            finally:
+                httpx_log.setLevel(level)
         elif mode == "auto":
             webbrowser.open(url)
 

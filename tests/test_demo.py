@@ -19,7 +19,7 @@ from qbo_pipeline.jobsiteon.demo import generate_books
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parent.parent
-SCALE = 0.1
+SCALE = 0.05
 LIVE_CHANGES = {"qbo_payment", "qbo_customer_edit", "qbo_void_invoice", "jobsiteon_new_contact", "jobsiteon_item_price"}
 
 
@@ -67,7 +67,7 @@ def test_demo_ends_in_sync_with_no_duplicates_and_every_live_change_landed(tmp_p
 
     # The planted cases: contacts already in QBO linked by email, the planted conflicts resolved.
     books = generate_books(7, SCALE)
-    assert summary["links_by_email"] == len(books.scenarios["email_matches"])
+    assert summary["links_by_email_per_entity"]["customers"] == len(books.scenarios["email_matches"])
     assert summary["conflicts_resolved"] >= 3, summary["conflict_examples"]
 
     live = {change["change"]: change for change in summary["live_sync"]}

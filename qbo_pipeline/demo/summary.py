@@ -77,6 +77,7 @@ def sync_log_facts(state: StateStore, workspace_id: str) -> dict:
     conflicts = log[details.str.contains("conflict resolved", regex=False)]
     return {
         "links_by_email": int(email.sum()),
+        "links_by_email_per_entity": {str(k): int(v) for k, v in log[email]["entity"].value_counts().items()},
         "conflicts_resolved": int(len(conflicts)),
         "conflict_examples": [f"{e}: {d}" for e, d in zip(conflicts["entity"], conflicts["details"])][:5],
     }
@@ -101,6 +102,7 @@ def build_summary(state: StateStore, jobsiteon: JobsiteOnStore, workspace_id: st
         "workspace_id": workspace_id,
         "counts": counts(mirrors),
         "links_by_email": facts["links_by_email"],
+        "links_by_email_per_entity": facts["links_by_email_per_entity"],
         "conflicts_resolved": facts["conflicts_resolved"],
         "conflict_examples": facts["conflict_examples"],
         "dead_letters_open": len(letters),
@@ -119,7 +121,8 @@ def print_summary(summary: dict) -> None:
     console.info(f"{'entity':18} {'JobsiteOn':>10} {'QBO':>8}   residual")
     for name, sides in summary["counts"].items():
         console.info(f"{name:18} {sides['jobsiteon']:>10,} {sides['qbo']:>8,}   {summary['residual_diff'][name]}")
-    console.info(f"links made by email:   {summary['links_by_email']}")
+    per_entity = ", ".join(f"{n} {e}" for e, n in summary["links_by_email_per_entity"].items())
+    console.info(f"links made by email:   {summary['links_by_email']}" + (f" ({per_entity})" if per_entity else ""))
     console.info(f"conflicts resolved:    {summary['conflicts_resolved']} (most recent change wins; loser values in the sync log)")
     for example in summary["conflict_examples"][:3]:
         console.info(f"- {example[:200]}", indent=2)

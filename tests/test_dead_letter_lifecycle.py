@@ -93,7 +93,21 @@ def test_a_name_taken_by_a_vendor_is_dead_lettered_held_and_resolved_by_a_rename
     link = state.id_map.get_by_jobsiteon(ws, "customers", contact_id)
     assert link is not None
     assert QBOUser(workspace.emulator_url, workspace.realm_id).get("Customer", link["qbo_id"])["DisplayName"] == renamed
+
+    # Records parked because they waited for this contact went back into the inbox with it,
+    # so the next incremental run (not only the nightly) syncs them too.
+    waiting = [l for l in state.dead_letters.list_open(ws, category="dependency") if contact_id in l.message]
+    assert waiting and all(l.requeued_at is not None for l in waiting)
+    assert state.inbox.count(ws, pending_only=True) == sum(len(l.record_ids) for l in waiting)
+    # Each recovered level re-queues the next (customer -> invoices -> payments -> deposits),
+    # as the inbox sensor would: one incremental run per level.
+    for _ in range(4):
+        drained = materialize(workspace, instance, mode="incremental")
+        assert drained.success, failures(drained)
+        if state.inbox.count(ws, pending_only=True) == 0:
+            break
     assert state.inbox.count(ws, pending_only=True) == 0
+    assert all(state.dead_letters.get(l.id).resolved_at is not None for l in waiting)
 
 
 def test_retry_cli_requeues_a_letter_fixed_in_qbo_and_the_next_run_resolves_it(synced, monkeypatch):

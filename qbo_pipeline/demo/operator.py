@@ -145,11 +145,11 @@ class Operator:
 
     def dedupe_customers(self) -> None:
         """The duplicate-name pair in QBO: the product's dedupe tool merges it in both systems."""
-        code, lines = run_cli(self.config, ["dedupe", "--workspace", self.ws, "--entity", "customer", "--apply"],
+        _, lines = run_cli(self.config, ["dedupe", "--workspace", self.ws, "--entity", "customer", "--apply"],
                               log_name="dedupe")
-        merged = [line for line in lines if "merged" in line.lower()]
-        if merged:
-            self.report.fixes.append(f"merged duplicate QBO customers with qbo-pipeline dedupe ({len(merged)} line(s))")
+        # `merge <id>: <duplicate> -> <survivor>: ...` per merge done (ops/render.py)
+        self.report.fixes += [f"qbo-pipeline dedupe: {line.strip()}" for line in lines
+                              if line.strip().startswith("merge M")]
 
 
 def play_operator(config: DemoConfig, state: StateStore, jobsiteon: JobsiteOnStore, *,

@@ -74,7 +74,7 @@ def sync_log_facts(state: StateStore, workspace_id: str) -> dict:
     log = state.sync_log.recent(workspace_id, limit=LOG_LIMIT)
     details = log["details"].fillna("")
     email = details.str.startswith("linked by email")
-    conflicts = log[details.str.contains("conflict resolved", regex=False)]
+    conflicts = log[details.str.contains("conflict resolved", regex=False)].sort_values("id")
     return {
         "links_by_email": int(email.sum()),
         "links_by_email_per_entity": {str(k): int(v) for k, v in log[email]["entity"].value_counts().items()},

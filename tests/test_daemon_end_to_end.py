@@ -41,12 +41,20 @@ def _webhook_row(stack: DaemonStack, customer_id: str):
 
 def test_a_qbo_edit_reaches_jobsiteon_through_the_daemon_and_a_redelivery_writes_nothing(tmp_path, pg_server):
     started = time.monotonic()
+    phases: list[tuple[str, float]] = []
+
+    def phase(name: str) -> None:
+        phases.append((name, time.monotonic()))
+
     with DaemonStack(tmp_path, record_webhooks=True) as stack:
         workspace_id = stack.workspace.workspace_id
+        phase("set-up")
         stack.initial_sync()
+        phase("initial sync")
         assert workspace_id not in stack.instance.get_dynamic_partitions("workspaces")
         stack.start_daemon()
         stack.wait_for_partition(TIMEOUT)
+        phase("daemon up, partition added")
         # The initial sync's own writes come back as webhooks, and the first CDC sweep
         # reports the seeded books: the daemon drains that backlog by itself first.
         stack.wait_until_quiet(TIMEOUT)
@@ -54,6 +62,7 @@ def test_a_qbo_edit_reaches_jobsiteon_through_the_daemon_and_a_redelivery_writes
         assert backlog and all(r.status == dg.DagsterRunStatus.SUCCESS for r in backlog), \
             [(r.job_name, r.status) for r in backlog] + [stack.daemon_log_tail()]
         assert {r.job_name for r in backlog} == {"cdc_sweep", "incremental_sync"}
+        phase("backlog drained")
 
         contact_id, customer_id = _linked_live_contact(stack)
         new_phone = f"(415) 555-{int(time.time()) % 10000:04d}"
@@ -66,6 +75,7 @@ def test_a_qbo_edit_reaches_jobsiteon_through_the_daemon_and_a_redelivery_writes
             lambda: (c := stack.jobsiteon.get(workspace_id, "contacts", contact_id)) and c["phone"] == new_phone and c,
             TIMEOUT, f"contact {contact_id} to get the phone edited in QBO customer {customer_id}", interval=0.1)
         latency = time.monotonic() - edited_at
+        phase("QBO edit in JobsiteOn")
 
         # The webhook's inbox event was claimed and closed by one incremental run that the
         # inbox sensor requested and the queue launched: tagged with the workspace, narrowed
@@ -83,6 +93,7 @@ def test_a_qbo_edit_reaches_jobsiteon_through_the_daemon_and_a_redelivery_writes
         assert {k.to_user_string() for k in run.asset_selection} >= {"sync/customers", "ops/inbox_processed"}
         assert "sync/invoices" not in {k.to_user_string() for k in run.asset_selection}
         stack.wait_until_quiet(TIMEOUT)
+        phase("its run checked")
         feed_after_sync = stack.jobsiteon.latest_seq(workspace_id)
         runs_after_sync = {r.run_id for r in stack.runs()}
 
@@ -103,6 +114,9 @@ def test_a_qbo_edit_reaches_jobsiteon_through_the_daemon_and_a_redelivery_writes
         assert {r.run_id for r in stack.runs()} == runs_after_sync, "the re-delivery launched a run"
         assert stack.jobsiteon.latest_seq(workspace_id) == feed_after_sync, "the re-delivery wrote to JobsiteOn"
         assert stack.jobsiteon.get(workspace_id, "contacts", contact_id)["updated_at"] == contact["updated_at"]
+        phase("re-delivery ignored")
 
     elapsed = time.monotonic() - started
-    print(f"\nQBO edit -> JobsiteOn contact through the daemon: {latency:.1f}s; whole test {elapsed:.0f}s")
+    marks = [("start", started), *phases]
+    split = ", ".join(f"{name} {end - begin:.0f}s" for (_, begin), (name, end) in zip(marks, marks[1:]))
+    print(f"\nQBO edit -> JobsiteOn contact through the daemon: {latency:.1f}s; whole test {elapsed:.0f}s ({split})")

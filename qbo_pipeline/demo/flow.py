@@ -44,6 +44,7 @@ def run_after_connect(config: DemoConfig, group: ProcessGroup, state, jobsiteon,
     console.step(6, "Live sync through the daemon (webhooks, change feed, sensors, incremental runs)")
     changes = live.play_live(config, state, jobsiteon, books)
     took = wait_idle(config, state, jobsiteon, runs, timeout=_settle_timeout(config), what="after the live changes")
+    console.info(f"settled after {took:.1f}s")
     group.check_alive()
 
     console.step(7, "Summary")

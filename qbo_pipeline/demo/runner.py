@@ -11,15 +11,19 @@ from qbo_pipeline.demo.config import DemoConfig, DemoError
 from qbo_pipeline.demo.processes import ProcessGroup
 
 
-def _sigterm_as_interrupt(signum, frame):  # noqa: ARG001 - signal handler signature
-    raise KeyboardInterrupt
+class Stopped(KeyboardInterrupt):
+    """Ctrl-C or a termination signal: stop everything the demo started."""
+
+
+def _stop_on_signal(signum, frame):  # noqa: ARG001 - signal handler signature
+    raise Stopped(signal.Signals(signum).name)
 
 
 def run(config: DemoConfig) -> int:
     """Runs the demo; returns the process exit code."""
-    signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
     # Ctrl-C stops everything even when started without job control (SIGINT ignored then).
-    signal.signal(signal.SIGINT, signal.default_int_handler)
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _stop_on_signal)
     group: ProcessGroup | None = None
     try:
         console.step(1, "Starting the QBO emulator, the ingest service and Dagster")
@@ -52,8 +56,8 @@ def run(config: DemoConfig) -> int:
         from qbo_pipeline.demo import flow
 
         return flow.run_after_connect(config, group, state, jobsiteon, books)
-    except KeyboardInterrupt:
-        console.info("\ninterrupted: stopping everything")
+    except KeyboardInterrupt as exc:
+        console.info(f"\ninterrupted ({exc or 'SIGINT'}): stopping everything")
         return 130
     except DemoError as exc:
         console.info(f"\nDEMO FAILED: {exc}", indent=0)

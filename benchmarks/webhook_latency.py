@@ -20,10 +20,15 @@ Per event it measures, on one clock (this machine's wall clock):
     JobsiteOn    the contact row was written (contacts.updated_at)
 and prints p50/p95/max of emitted -> JobsiteOn with the split, and the settings used.
 
-`--selection both` (default) measures the same stack twice in one run: first with every
-incremental run executing the whole sync graph (QBO_PIPELINE_INCREMENTAL_SELECTION=all, the
-pipeline before runs were narrowed to their entities), then, after a daemon restart, with
-the default per-entity asset selection — so the two figures share the machine's load.
+`--modes` measures several configurations of the same stack in one run (a daemon restart
+between them, so they share the machine's load), by default the pipeline before and after
+the warm run launcher:
+    whole-graph  every incremental run executes the whole sync graph, DefaultRunLauncher,
+                 ticks that do not wait (the first version)
+    per-entity   runs narrowed to the changed entity; DefaultRunLauncher (a fresh
+                 interpreter per run, a new storage connection per call); ticks that do not wait
+    warm         the shipped defaults: per-entity runs forked from the warm server with
+                 pooled storage connections (qbo_pipeline/launcher), waiting inbox ticks
 """
 from __future__ import annotations
 
@@ -44,11 +49,17 @@ import dagster as dg  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
 import yaml  # noqa: E402
 
-from daemon_fixtures import DaemonStack  # noqa: E402
+from daemon_fixtures import ROOT, DaemonStack  # noqa: E402
 from qbo_pipeline.partitions import INCREMENTAL, MODE_TAG  # noqa: E402
-from qbo_pipeline.sensors.inbox import SELECTION_ENV  # noqa: E402
+from qbo_pipeline.sensors.inbox import DEFAULT_WAIT_SECONDS, SELECTION_ENV, WAIT_ENV  # noqa: E402
 
 P95_GOAL_SECONDS = 8.0
+# name: (environment for the daemon, whether dagster.yaml keeps the warm run launcher)
+MODES = {
+    "whole-graph": ({SELECTION_ENV: "all", WAIT_ENV: "0"}, False),
+    "per-entity": ({SELECTION_ENV: "entities", WAIT_ENV: "0"}, False),
+    "warm": ({SELECTION_ENV: "entities", WAIT_ENV: str(DEFAULT_WAIT_SECONDS)}, True),
+}
 
 
 @dataclass
@@ -161,10 +172,12 @@ def settings_used(stack: DaemonStack) -> dict[str, str]:
         "run coordinator": f"{coordinator['class']}, dequeue_interval_seconds={coordinator['config'].get('dequeue_interval_seconds', 5)}",
         "run limits": f"max_concurrent_runs={runs.get('max_concurrent_runs')}, "
                       f"tag limits={[(t['key'], t['limit']) for t in runs.get('tag_concurrency_limits', [])]}",
-        "inbox sensor": f"minimum_interval_seconds={sensor.minimum_interval_seconds}",
+        "inbox sensor": f"minimum_interval_seconds={sensor.minimum_interval_seconds}, "
+                        f"{WAIT_ENV}={stack.extra_env.get(WAIT_ENV, DEFAULT_WAIT_SECONDS)}",
         "sensor daemon": f"use_threads={config['sensors']['use_threads']}, num_workers={config['sensors']['num_workers']}",
         "executor": f"{job.executor_def.name} (incremental_sync)",
-        "run launcher": "DefaultRunLauncher (a new run-worker process per run)",
+        "run launcher": (config["run_launcher"]["class"] + " (runs forked from a preloaded server)"
+                         if "run_launcher" in config else "DefaultRunLauncher (a new run-worker process per run)"),
         "webhooks": "emulator -> receiver, legacy format, delay 0 s, aggregation 0 s",
     }
 
@@ -196,13 +209,24 @@ def report(samples: list[Sample], settings: dict[str, str], load: tuple[float, f
         print(f"  {key:>16}: {value}")
 
 
-def run_phase(stack: DaemonStack, selection: str, events: int, pairs, rng: random.Random, offset: int, gap: float):
-    """Restarts the daemon with this selection mode and measures `events` edits."""
+def configure(stack: DaemonStack, mode: str) -> None:
+    """The daemon's environment and dagster.yaml for `mode` (applied at its next start)."""
+    env, warm_launcher = MODES[mode]
+    stack.extra_env.update(env)
+    shipped = yaml.safe_load((ROOT / "deploy" / "dagster.postgres.yaml").read_text())
+    if not warm_launcher:  # Dagster's default launcher; its run monitoring cannot check workers
+        shipped.pop("run_launcher", None)
+        shipped.pop("run_monitoring", None)
+    (stack.dagster_home / "dagster.yaml").write_text(yaml.safe_dump(shipped, sort_keys=False))
+
+
+def run_phase(stack: DaemonStack, mode: str, events: int, pairs, rng: random.Random, offset: int, gap: float):
+    """Restarts the daemon in this mode and measures `events` edits."""
     stack.stop_daemon()
-    stack.extra_env[SELECTION_ENV] = selection
+    configure(stack, mode)
     stack.start_daemon()
     stack.wait_until_quiet(600)
-    print(f"\n[{selection}] daemon up with {SELECTION_ENV}={selection}", flush=True)
+    print(f"\n[{mode}] daemon up: {MODES[mode][0]}", flush=True)
     load_before = os.getloadavg()[0]
     samples = []
     for n in range(events):
@@ -218,8 +242,9 @@ def run_phase(stack: DaemonStack, selection: str, events: int, pairs, rng: rando
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--events", type=int, default=20, help="QBO edits per selection mode")
-    parser.add_argument("--selection", choices=["both", "entities", "all"], default="both")
+    parser.add_argument("--events", type=int, default=20, help="QBO edits per mode")
+    parser.add_argument("--modes", default="per-entity,warm",
+                        help=f"comma-separated, measured in this order: {', '.join(MODES)}")
     parser.add_argument("--scale", type=float, default=0.01, help="demo books size (make_workspace scale)")
     parser.add_argument("--gap", type=float, default=4.0,
                         help="random 0..GAP s pause before each edit, so edits land at any phase of the sensor tick")
@@ -227,7 +252,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--keep-log", type=Path, help="copy the daemon's log here")
     args = parser.parse_args(argv)
     rng = random.Random(args.seed)
-    modes = ["all", "entities"] if args.selection == "both" else [args.selection]
+    modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+    unknown = [m for m in modes if m not in MODES]
+    if unknown:
+        parser.error(f"unknown mode(s) {unknown}: choose from {', '.join(MODES)}")
 
     with tempfile.TemporaryDirectory(prefix="webhook_latency_") as tmp, DaemonStack(tmp, scale=args.scale) as stack:
         try:
@@ -235,7 +263,7 @@ def main(argv: list[str] | None = None) -> None:
             stack.initial_sync()
             print(f"initial sync in process: {time.monotonic() - t0:.1f}s", flush=True)
             t0 = time.monotonic()
-            stack.extra_env[SELECTION_ENV] = modes[0]
+            configure(stack, modes[0])
             stack.start_daemon()
             stack.wait_for_partition(120)
             print(f"daemon up, partition added by the connections sensor: {time.monotonic() - t0:.1f}s", flush=True)
@@ -247,15 +275,14 @@ def main(argv: list[str] | None = None) -> None:
                 results[mode] = run_phase(stack, mode, args.events, pairs, rng, i * args.events, args.gap)
             settings = settings_used(stack)
             for mode, (samples, load) in results.items():
-                print(f"\n=== {SELECTION_ENV}={mode} ===")
+                print(f"\n=== {mode} ===")
                 report(samples, settings if mode == modes[-1] else {}, load)
-            if len(results) == 2:
-                before = percentile([s.total for s in results["all"][0]], 0.95)
-                after = percentile([s.total for s in results["entities"][0]], 0.95)
-                p50_before = statistics.median(s.total for s in results["all"][0])
-                p50_after = statistics.median(s.total for s in results["entities"][0])
-                print(f"\nper-entity selection vs whole graph, same run: p50 {p50_after / p50_before:.2f}x, "
-                      f"p95 {after / before:.2f}x")
+            if len(results) >= 2:
+                first, last = modes[0], modes[-1]
+                totals = {m: [s.total for s in results[m][0]] for m in (first, last)}
+                print(f"\n{last} vs {first}, same run: "
+                      f"p50 {statistics.median(totals[last]) / statistics.median(totals[first]):.2f}x, "
+                      f"p95 {percentile(totals[last], 0.95) / percentile(totals[first], 0.95):.2f}x")
             failed = [r.run_id for r in stack.runs(**{MODE_TAG: INCREMENTAL})
                       if r.status != dg.DagsterRunStatus.SUCCESS]
             if failed:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import threading
 import time
 from datetime import datetime, timedelta, timezone
 from types import SimpleNamespace
@@ -19,7 +20,7 @@ from qbo_pipeline.schedules import plan_nightly_runs
 from qbo_pipeline.sensors import connections_sensor
 from qbo_pipeline.sensors.cdc import plan_cdc_runs
 from qbo_pipeline.sensors.connections import plan_partition_changes
-from qbo_pipeline.sensors.inbox import RETRY_AFTER_SECONDS, plan_inbox_runs
+from qbo_pipeline.sensors.inbox import RETRY_AFTER_SECONDS, WAIT_ENV, plan_inbox_runs, wait_seconds
 from qbo_pipeline.state import ConnectionSettings, NewInboxEvent, PendingSummary
 from qbo_pipeline.state.schema import connections as connections_table
 
@@ -29,6 +30,12 @@ INBOX_MAX_ID_TAG = "qbo_pipeline/inbox_max_id"
 
 
 # ------------------------------------------------------------------ helpers
+
+@pytest.fixture(autouse=True)
+def _ticks_do_not_wait(monkeypatch):
+    """Most tests here count one tick's queries; the waiting tick has tests of its own."""
+    monkeypatch.setenv(WAIT_ENV, "0")
+
 
 @pytest.fixture()
 def state(db_url):
@@ -213,6 +220,56 @@ def test_inbox_sensor_tick_is_one_query_for_a_thousand_workspaces(state, vault):
         again = tick(result.cursor)
     assert len(statements) == 1, statements
     assert not again.run_requests
+
+
+def test_a_waiting_tick_requests_the_run_for_an_event_that_arrives_during_its_wait(state, vault, monkeypatch):
+    monkeypatch.setenv(WAIT_ENV, "3")
+    store = state.store()
+    _connect(store, vault, "ws-a")
+    instance = _instance("ws-a")
+    arrived: list[float] = []
+
+    def webhook_later():
+        time.sleep(0.5)  # well after the tick's first (empty) look at the inbox
+        store.inbox.append([_event("ws-a", 1)])
+        arrived.append(time.monotonic())
+
+    writer = threading.Thread(target=webhook_later)
+    started = time.monotonic()
+    writer.start()
+    result = _tick(_defs().get_sensor_def("inbox_sensor"), state, instance)
+    returned = time.monotonic()
+    writer.join()
+    newest = store.inbox.latest_id()
+    assert [(r.partition_key, r.run_key) for r in result.run_requests] == [("ws-a", f"inbox:ws-a:{newest}")]
+    # It returned on the event, not at the end of its 3 s wait.
+    assert arrived[0] <= returned < started + 3
+
+
+def test_a_waiting_tick_with_nothing_new_polls_only_the_primary_key(state, vault, monkeypatch):
+    monkeypatch.setenv(WAIT_ENV, "1")
+    store = state.store()
+    _connect(store, vault, "ws-a")
+    store.inbox.append([_event("ws-a", 1)])
+    instance = _instance("ws-a")
+    sensor = _defs().get_sensor_def("inbox_sensor")
+    first = _tick(sensor, state, instance)  # requests ws-a's run at once: no wait
+    assert len(first.run_requests) == 1
+
+    with _count_statements(store.engine) as statements:
+        again = _tick(sensor, state, instance, cursor=first.cursor)
+    assert not again.run_requests and "no new inbox events" in again.skip_message
+    summaries = [q for q in statements if "count(" in q.lower()]
+    probes = [q for q in statements if q not in summaries]
+    assert len(summaries) == 1  # the plan is made once; the wait only probes max(id)
+    assert len(probes) >= 3 and all("max(inbox.id)" in q.lower() and "group by" not in q.lower() for q in probes)
+
+
+@pytest.mark.parametrize("raw", ["5", "-1", "soon"])
+def test_wait_setting_refuses_values_that_would_skip_ticks(monkeypatch, raw):
+    monkeypatch.setenv(WAIT_ENV, raw)
+    with pytest.raises(ValueError, match=WAIT_ENV):
+        wait_seconds()
 
 
 def test_plan_inbox_runs_is_fresh_by_id_retries_stale_requests_and_forgets_drained_workspaces():

@@ -1,6 +1,15 @@
 """Inbox sensor: turns pending webhook, CDC and JobsiteOn change events into one incremental
 run per workspace. One indexed query on the state database per tick (and, when something is
-pending, one look at the run queue); no QBO or JobsiteOn calls."""
+pending, one look at the run queue); no QBO or JobsiteOn calls.
+
+A tick that finds nothing to request waits for new events instead of returning at once:
+it polls the inbox's highest id (a primary-key lookup) every 0.2 s for up to
+QBO_PIPELINE_INBOX_WAIT_SECONDS (default 3.5 s) and plans again as soon as one arrives.
+The sensor daemon starts a tick at most every 5 s, so a plain tick leaves a webhook waiting
+2.5 s on average and 5 s at worst before its run is even requested; a waiting tick covers
+most of that gap and requests the run within a few hundred milliseconds. The wait stays
+below the daemon's 5 s loop so the next tick is never skipped, and far below the sensor's
+60 s evaluation timeout. 0 turns waiting off (one query per tick)."""
 
 import json
 import os
@@ -23,6 +32,11 @@ RETRY_AFTER_SECONDS = 300
 # "all": every run executes the whole sync graph (the escape hatch, and the benchmark's
 # baseline).
 SELECTION_ENV = "QBO_PIPELINE_INCREMENTAL_SELECTION"
+WAIT_ENV = "QBO_PIPELINE_INBOX_WAIT_SECONDS"
+DEFAULT_WAIT_SECONDS = 3.5
+# The daemon's sensor loop: a wait this long or longer would make it skip the next tick.
+SENSOR_LOOP_SECONDS = 5.0
+PROBE_INTERVAL_SECONDS = 0.2
 
 
 def select_by_entity() -> bool:
@@ -30,6 +44,29 @@ def select_by_entity() -> bool:
     if value not in ("entities", "all"):
         raise ValueError(f"{SELECTION_ENV}={value!r}: use 'entities' (default) or 'all'")
     return value == "entities"
+
+
+def wait_seconds() -> float:
+    raw = os.environ.get(WAIT_ENV, str(DEFAULT_WAIT_SECONDS)).strip()
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"{WAIT_ENV}={raw!r}: a number of seconds, 0 to {SENSOR_LOOP_SECONDS - 1:g}") from None
+    if not 0 <= value <= SENSOR_LOOP_SECONDS - 1:
+        raise ValueError(f"{WAIT_ENV}={raw!r}: use 0 to {SENSOR_LOOP_SECONDS - 1:g} seconds (the sensor daemon "
+                         f"starts a tick every {SENSOR_LOOP_SECONDS:g} s; a longer wait would skip ticks)")
+    return value
+
+
+def wait_for_new_events(latest_id, seen: int, deadline: float, interval: float = PROBE_INTERVAL_SECONDS) -> bool:
+    """Poll `latest_id()` until it passes `seen` (True) or the monotonic `deadline` passes (False)."""
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return False
+        time.sleep(min(interval, remaining))
+        if latest_id() > seen:
+            return True
 
 
 def plan_inbox_runs(
@@ -136,10 +173,17 @@ def build_inbox_sensor(job, interval_seconds: int = DEFAULT_INTERVAL_SECONDS) ->
     def inbox_sensor(context: dg.SensorEvaluationContext):
         cursor = json.loads(context.cursor or "{}")
         store = context.resources.state.store()
-        pending = store.inbox.pending_summary(runnable_only=True, with_entities=select_by_entity())
-        # After the inbox query: a run seen queued here claims everything that query saw.
-        queued = queued_runs(context.instance, job.name) if pending else {}
-        runs, next_cursor = plan_inbox_runs(pending, cursor, time.time(), queued=queued)
+        by_entity, wait = select_by_entity(), wait_seconds()
+        deadline = time.monotonic() + wait
+        while True:
+            # Read before planning: an event committed while we plan counts as new below.
+            seen = store.inbox.latest_id() if wait else 0
+            pending = store.inbox.pending_summary(runnable_only=True, with_entities=by_entity)
+            # After the inbox query: a run seen queued here claims everything that query saw.
+            queued = queued_runs(context.instance, job.name) if pending else {}
+            runs, next_cursor = plan_inbox_runs(pending, cursor, time.time(), queued=queued)
+            if runs or not wait or not wait_for_new_events(store.inbox.latest_id, seen, deadline):
+                break
         serialized = json.dumps(next_cursor, sort_keys=True)
         if not runs:
             total = sum(s.pending for s in pending)

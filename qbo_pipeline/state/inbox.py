@@ -182,6 +182,12 @@ class InboxRepository(Repository):
             summaries = [s for s in summaries if s.max_id > after_id]
         return summaries
 
+    def latest_id(self) -> int:
+        """The highest inbox id (0 when empty): a primary-key lookup, cheap enough to poll
+        several times a second for "has anything arrived?"."""
+        with self._read() as c:
+            return int(c.execute(sa.select(sa.func.max(t.c.id))).scalar_one() or 0)
+
     def claim(self, workspace_id: str, limit: int, worker: str) -> list[InboxEvent]:
         """Claims up to `limit` unclaimed pending events of a workspace for `worker`, oldest
         first. Concurrent claimers (threads or processes) never receive the same event:

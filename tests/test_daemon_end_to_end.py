@@ -12,6 +12,7 @@ import pytest
 import sqlalchemy as sa
 
 from daemon_fixtures import DaemonStack
+from qbo_pipeline.launcher.worker_process import WorkerProcess
 from qbo_pipeline.partitions import INCREMENTAL, MODE_TAG, WORKSPACE_TAG
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.timeout(900)]
@@ -92,6 +93,11 @@ def test_a_qbo_edit_reaches_jobsiteon_through_the_daemon_and_a_redelivery_writes
         assert run.tags["dagster/sensor_name"] == "inbox_sensor"
         assert {k.to_user_string() for k in run.asset_selection} >= {"sync/customers", "ops/inbox_processed"}
         assert "sync/invoices" not in {k.to_user_string() for k in run.asset_selection}
+        # Launched as deployed: forked from the warm server of the daemon's launcher.
+        worker = WorkerProcess.from_tags(run.tags)
+        assert worker is not None and worker.on_this_host
+        forked = [r.message for r in stack.instance.all_logs(run.run_id) if "Forked run worker" in (r.message or "")]
+        assert forked and f"pid {worker.pid}" in forked[0]
         stack.wait_until_quiet(TIMEOUT)
         phase("its run checked")
         feed_after_sync = stack.jobsiteon.latest_seq(workspace_id)

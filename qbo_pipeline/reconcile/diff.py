@@ -25,7 +25,7 @@ import pandas as pd
 
 from qbo_pipeline.entities import Kind
 from qbo_pipeline.reconcile import normalize
-from qbo_pipeline.reconcile.frames import Context
+from qbo_pipeline.reconcile.frames import Context, fingerprints
 from qbo_pipeline.reconcile.match import MatchResult
 
 _RAW_KINDS = (Kind.TEXT, Kind.EMAIL, Kind.PHONE, Kind.ENUM)
@@ -77,18 +77,26 @@ def _qbo_moved(ctx: Context, qpos: np.ndarray, mpos: np.ndarray) -> np.ndarray:
     updated = times(ctx.qbo, "qbo_updated_at", qpos)
     recorded = links["qbo_version"].to_numpy(object)[take]
     recorded_at = times(links, "qbo_version_at", take)
-    for i in np.flatnonzero(has_link):
-        rec, cur = recorded[i], token[i]
-        if not normalize.is_missing(rec):
-            rec = str(rec)
-            if "T" in rec and "-" in rec and updated is not None:  # a LastUpdatedTime was stored
-                when = pd.Timestamp(rec)
-                when = when.tz_localize("UTC") if when.tzinfo is None else when
-                moved[i] = pd.isna(updated[i]) or updated[i] > when
-            else:
-                moved[i] = normalize.is_missing(cur) or str(cur) != rec
-        elif recorded_at is not None and not pd.isna(recorded_at[i]) and updated is not None:
-            moved[i] = pd.isna(updated[i]) or updated[i] > recorded_at[i]
+    recorded_list = recorded.tolist()
+    has_version = has_link & np.fromiter(
+        (not normalize.is_missing(r) for r in recorded_list), dtype=bool, count=len(qpos))
+    # the usual case first, in one pass: the same SyncToken str as recorded (not a time)
+    same_token = np.fromiter(
+        (type(c) is str and type(r) is str and c == r and not ("T" in r and "-" in r)
+         for c, r in zip(token.tolist(), recorded_list)), dtype=bool, count=len(qpos))
+    moved[has_version & same_token] = False
+    for i in np.flatnonzero(has_version & ~same_token):
+        rec, cur = str(recorded[i]), token[i]
+        if "T" in rec and "-" in rec and updated is not None:  # a LastUpdatedTime was stored
+            when = pd.Timestamp(rec)
+            when = when.tz_localize("UTC") if when.tzinfo is None else when
+            moved[i] = pd.isna(updated[i]) or updated[i] > when
+        else:
+            moved[i] = normalize.is_missing(cur) or str(cur) != rec
+    by_time = has_link & ~has_version
+    if recorded_at is not None and updated is not None and by_time.any():
+        rows = np.flatnonzero(by_time & np.asarray(recorded_at.notna()))
+        moved[rows] = np.asarray(updated[rows].isna() | (updated[rows] > recorded_at[rows]))
     return moved
 
 
@@ -131,10 +139,10 @@ def diff(ctx: Context, m: MatchResult) -> DiffResult:
     known = (mpos >= 0) & pd.notna(recorded) if recorded is not None else np.zeros(len(pairs), bool)
     if known.any():
         # only a moved version can be taken back by an unchanged content hash
-        for side, positions, moved in (("jobsiteon", jpos, j_changed), ("qbo", qpos, q_changed)):
+        for fast, alive, moved in ((j_fast, j_alive, j_changed), (q_fast, q_alive, q_changed)):
             rows = np.flatnonzero(known & moved)
             if len(rows):
-                same = m.content_hashes(side, positions[rows]) == recorded[rows]
+                same = fingerprints([values[rows] for values in fast], alive[rows]) == recorded[rows]
                 moved[rows[same]] = False
     j_updated = times(ctx.jobsiteon, "updated_at", jpos)
     q_updated = times(ctx.qbo, "qbo_updated_at", qpos)

@@ -185,8 +185,10 @@ def _scatter(positions: np.ndarray, values: np.ndarray, size: int) -> np.ndarray
 
 
 def _duplicates(positions: np.ndarray, size: int) -> np.ndarray:
+    """Per join row: its position occurs in more than one row. The FULL joins give every
+    position at least one row, so there is none to find when the count of rows equals size."""
     valid = positions >= 0
-    if size == 0 or not valid.any():
+    if size == 0 or np.count_nonzero(valid) <= size:
         return np.zeros(len(positions), dtype=bool)
     counts = np.bincount(positions[valid], minlength=size)
     out = np.zeros(len(positions), dtype=bool)

@@ -141,37 +141,33 @@ def build_plan(ctx: Context, m: MatchResult, d: DiffResult) -> pd.DataFrame:
     return _assemble(ctx, m, rows.out)
 
 
-def _assemble(ctx: Context, m: MatchResult, small: list[tuple]) -> pd.DataFrame:
-    """The plan frame: the rows built one by one, then every linked pair the fast pass found
-    equal — taken straight from the id map's columns, one array per plan column (no
-    per-row Python for the in-sync million)."""
+def _assemble(ctx: Context, m: MatchResult, small: dict[str, list]) -> pd.DataFrame:
+    """The plan frame: the rows built one by one (`small`: plan column -> values), then
+    every linked pair the fast pass found equal — taken straight from the id map's columns,
+    one array per plan column (no per-row Python for the in-sync million)."""
     in_sync = (m.mpos >= 0) & (m.jpos >= 0) & (m.qpos >= 0) & m.equal & ~m.duplicate
     mask = np.zeros(len(ctx.id_map), dtype=bool)
     mask[m.mpos[in_sync]] = True
-    head_n, bulk = len(small), int(mask.sum())
+    head_n, bulk = len(small["entity"]), int(mask.sum())
     total = head_n + bulk
-    parts = list(zip(*small)) if small else [()] * len(COLUMNS)
     key_names = [k.name for k in ctx.spec.match_keys]
     data: dict[str, object] = {}
-    for name, values in zip(COLUMNS, parts):
+    for name, values in small.items():
+        head = np.fromiter(values, dtype=object, count=head_n)  # tuples stay elements
         if name in _CATEGORIES or name == "match_key":
             categories = key_names if name == "match_key" else _CATEGORIES[name]
-            index = {c: i for i, c in enumerate(categories)}
             codes = np.full(total, 0 if name != "winner" else -1, dtype=np.int8)
-            codes[:head_n] = np.fromiter((index.get(v, -1) for v in values), dtype=np.int8, count=head_n)
+            codes[:head_n] = pd.Index(categories, dtype=object).get_indexer(head)
             data[name] = pd.Categorical.from_codes(codes, categories=categories)
             continue
+        column = np.empty(total, dtype=object)  # numpy fills object arrays with None
         if name in ("jobsiteon_id", "qbo_id"):
-            column = np.empty(total, dtype=object)
             np.compress(mask, ctx.id_map[name].to_numpy(), out=column[head_n:])
         elif name == "entity":
-            column = np.full(total, ctx.spec.name, dtype=object)
+            column.fill(ctx.spec.name)  # one shared str (np.full would make a million copies)
         elif name == "fields":
-            column = np.empty(total, dtype=object)
             column.fill(())
-        else:
-            column = np.empty(total, dtype=object)  # numpy fills object arrays with None
-        column[:head_n] = np.fromiter(values, dtype=object, count=head_n)  # tuples stay elements
+        column[:head_n] = head
         # dtype=object explicitly: pandas would otherwise scan each object column for dates
         data[name] = pd.Series(column, dtype=object, copy=False)
     return pd.DataFrame(data, copy=False)
@@ -205,9 +201,12 @@ class _Columns:
         found = self.cleaned.get(column)
         if found is None:
             values = np.asarray(self[column], dtype=object)
-            if len(values):
-                missing = pd.isna(values)
-                if missing.ndim == 1 and missing.any():
+            # pd.isna costs ~0.25 µs a value; a str is never missing, so only the rest is asked
+            rows = np.flatnonzero(np.fromiter(
+                (type(v) is not str for v in values.tolist()), dtype=bool, count=len(values)))
+            if len(rows):
+                missing = rows[pd.isna(values[rows])]
+                if len(missing):
                     values = values.copy()
                     values[missing] = None
             found = self.cleaned[column] = values
@@ -231,19 +230,15 @@ def _clean(value):
     return None if normalize.is_missing(value) else value
 
 
-def _row_lists(mask: np.ndarray, names: np.ndarray) -> list[tuple]:
-    """Per row of a (rows x columns) mask, the tuple of column names set (empty tuples
-    shared), without a numpy call per row."""
-    out: list[tuple] = [()] * mask.shape[0]
-    rows, cols = np.nonzero(mask)
-    if not len(rows):
-        return out
-    grouped: dict[int, list] = {}
-    for r, c in zip(rows.tolist(), cols.tolist()):
-        grouped.setdefault(r, []).append(names[c])
-    for r, found in grouped.items():
-        out[r] = tuple(found)
-    return out
+def _row_lists(winners: np.ndarray, names: np.ndarray, codes) -> list[tuple[tuple, ...]]:
+    """Per row of a (rows x columns) winners matrix, per code in `codes`, the tuple of the
+    column names with that code. Rows share the tuples of their pattern: there are a
+    handful of patterns, whatever the number of rows."""
+    if winners.size == 0:
+        return [((),) * len(codes)] * winners.shape[0]
+    patterns, inverse = np.unique(winners, axis=0, return_inverse=True)
+    found = [tuple(tuple(names[row == code]) for code in codes) for row in patterns]
+    return [found[i] for i in inverse.reshape(-1).tolist()]
 
 
 class _Rows:
@@ -251,7 +246,10 @@ class _Rows:
 
     def __init__(self, ctx: Context, m: MatchResult, d: DiffResult) -> None:
         self.ctx, self.m, self.d, self.spec = ctx, m, d, ctx.spec
-        self.out: list[tuple] = []
+        # column-wise: tens of thousands of row tuples would outlive the young GC generations
+        # and set off a full collection of the process (~50 ms) during every large plan
+        self.out: dict[str, list] = {name: [] for name in COLUMNS}
+        self._append = [column.append for column in self.out.values()]
         self.columns = ctx.compared_columns
         self.fields = {fm.column: fm for fm in self.spec.fields}
         self.refs = {r.column: r for r in self.spec.references if not r.in_lines}
@@ -264,8 +262,11 @@ class _Rows:
 
     def add(self, jid, qid, status, action, *, fields=(), winner=None, loser=None, reason=None,
             key=None, values=None, sync_hash=None, delta=None) -> None:
-        self.out.append((self.spec.name, jid, qid, status, action, tuple(fields), winner, loser,
-                         reason, key, values, sync_hash, delta))
+        (entity_, jid_, qid_, status_, action_, fields_, winner_, loser_, reason_, key_, values_,
+         hash_, delta_) = self._append
+        entity_(self.spec.name), jid_(jid), qid_(qid), status_(status), action_(action)
+        fields_(tuple(fields)), winner_(winner), loser_(loser), reason_(reason), key_(key)
+        values_(values), hash_(sync_hash), delta_(delta)
 
     # -- helpers ----------------------------------------------------------------------------
 
@@ -436,22 +437,20 @@ class _Rows:
         sync_hashes = fingerprints(merged, final_alive)
         cols = np.array(self.columns, dtype=object)
         check_cols = [i for i, c in enumerate(self.columns) if self._fm(c) and self._fm(c).check]
-        push_lists = _row_lists(winners == _J, cols)
-        pull_lists = _row_lists(winners == _Q, cols)
-        pending_lists = _row_lists(winners == _PENDING, cols)
-        flag_lists = _row_lists(winners == _FLAG, cols)
+        row_lists = _row_lists(winners, cols, (_J, _Q, _PENDING, _FLAG))
         jcols = _Columns(self.ctx.jobsiteon, jpos_all)
         qcols = _Columns(self.ctx.qbo, qpos_all)
         jclean = {c: jcols.clean(c) for c in self.columns}
         qclean = self._qbo_arrays(qcols, self.columns)
-        keys = pairs["match_key"].to_numpy()
-        mpos_all = pairs["mpos"].to_numpy()
         pullable = {c: self.can_pull(c) for c in self.columns}
-        for i in range(n):
-            jpos, key = jpos_all[i], keys[i]
-            jid, qid = self.j_ids[jpos], self.q_ids[qpos_all[i]]
-            new_link = mpos_all[i] < 0
-            if not self.syncable[jpos]:
+        # Python lists: indexing numpy arrays row by row costs more than the rows' own work
+        jc_all, qc_all, both_alive, sync_hashes = (
+            a.tolist() for a in (jc_all, qc_all, both_alive, sync_hashes))
+        rows = zip(list(self.j_ids[jpos_all]), list(self.q_ids[qpos_all]),
+                   list(pairs["match_key"].to_numpy()), (pairs["mpos"].to_numpy() < 0).tolist(),
+                   self.syncable[jpos_all].tolist())
+        for i, (jid, qid, key, new_link, syncable) in enumerate(rows):
+            if not syncable:
                 rule = spec.sync_statuses
                 self.add(jid, qid, "update", "skip", key=key,
                          reason=f"{spec.jobsiteon_table} with {rule[0]} {jcols[rule[0]][i]!r} do not sync")
@@ -460,8 +459,7 @@ class _Rows:
                 self.lifecycle(jid, qid, key, jcols.row(i), qcols.row(i), j_alive[i], q_alive[i],
                                life[i], d.changed[i], sync_hashes[i])
                 continue
-            push, pull = push_lists[i], pull_lists[i]
-            pending, flagged = pending_lists[i], flag_lists[i]
+            push, pull, pending, flagged = row_lists[i]
             both = bool(jc_all[i] and qc_all[i]) and not new_link
             status = "conflict" if both and (push or pull) else "update"
             sync_hash = sync_hashes[i]
@@ -674,10 +672,12 @@ class _Rows:
             hashes = m.content_hashes("jobsiteon", j_pos, np.ones(len(j_pos), dtype=bool))
             jcols = _Columns(ctx.jobsiteon, j_pos)
             record_columns = ["id"] + columns
-            records = zip(*[jcols.clean(c) for c in record_columns])
-            for i, (pos, record) in enumerate(zip(j_pos, records)):
-                jid = self.j_ids[pos]
-                if not self.syncable[pos]:
+            records = zip(*[jcols.clean(c).tolist() for c in record_columns])
+            j_alive, hashes = j_alive.tolist(), hashes.tolist()
+            create = f"not in QBO: create the {spec.qbo_entity}"
+            rows = zip(list(self.j_ids[j_pos]), self.syncable[j_pos].tolist(), records)
+            for i, (jid, syncable, record) in enumerate(rows):
+                if not syncable:
                     rule = spec.sync_statuses
                     self.add(jid, None, "missing", "skip",
                              reason=f"{spec.jobsiteon_table} with {rule[0]} {jcols[rule[0]][i]!r} do not sync")
@@ -695,7 +695,7 @@ class _Rows:
                         self.add(jid, None, "blocked", "none", reason=problem)
                     else:
                         self.add(jid, None, "missing", "create_qbo", winner="jobsiteon", values=values,
-                                 sync_hash=hashes[i], reason=f"not in QBO: create the {spec.qbo_entity}")
+                                 sync_hash=hashes[i], reason=create)
         q_pos = m.q_unmatched
         if len(q_pos):
             q_alive = ctx.alive("qbo")[q_pos]
@@ -703,9 +703,10 @@ class _Rows:
             qcols = _Columns(ctx.qbo, q_pos)
             defaults = dict(spec.jobsiteon_defaults)
             arrays = self._qbo_arrays(qcols, columns)
-            records = zip(*[arrays[c] for c in columns])
-            for i, (pos, record) in enumerate(zip(q_pos, records)):
-                qid = self.q_ids[pos]
+            records = zip(*[arrays[c].tolist() for c in columns])
+            q_alive, hashes = q_alive.tolist(), hashes.tolist()
+            create = f"not in JobsiteOn: create the {spec.jobsiteon_table} record"
+            for i, (qid, record) in enumerate(zip(list(self.q_ids[q_pos]), records)):
                 if not q_alive[i]:
                     self.add(None, qid, "deleted", "skip",
                              reason=f"{qcols['qbo_status'][i]} in QBO; not imported")
@@ -721,8 +722,7 @@ class _Rows:
                     else:
                         values.update(defaults)
                         self.add(None, qid, "missing", "create_jobsiteon", winner="qbo", values=values,
-                                 sync_hash=hashes[i],
-                                 reason=f"not in JobsiteOn: create the {spec.jobsiteon_table} record")
+                                 sync_hash=hashes[i], reason=create)
 
     # -- blocked by matching or by duplicate ids --------------------------------------------------
 

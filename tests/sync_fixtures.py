@@ -42,6 +42,11 @@ class QBOUser:
         entity = text.split()[3]
         return response.json()["QueryResponse"].get(entity, [])
 
+    def create(self, entity: str, **fields) -> dict:
+        response = httpx.post(f"{self.base}/{entity.lower()}", json=fields, headers=self._headers)
+        response.raise_for_status()
+        return response.json()[entity]
+
     def update(self, entity: str, record_id: str, **fields) -> dict:
         """A sparse update on the current SyncToken; returns the new object."""
         current = self.get(entity, record_id)

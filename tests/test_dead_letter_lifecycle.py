@@ -129,10 +129,12 @@ def test_retry_cli_requeues_a_letter_fixed_in_qbo_and_the_next_run_resolves_it(s
     monkeypatch.setenv("QBO_PIPELINE_DATABASE_URL", workspace.state_url)
     result = CliRunner().invoke(main, ["retry", str(letter.id)])
     assert result.exit_code == 0, result.output
-    assert "queued 1 error(s) for retry (1 inbox event(s))" in result.output
-    [event] = state.inbox.pending(ws)
-    assert (event.source, event.entity, event.record_id) == ("jobsiteon", "customers", taken["contact_id"])
-    assert f'"requeued_dead_letter_id":{letter.id}' in event.payload.replace(" ", "")
+    # Both halves of the blocked pair go back: the contact and the QBO customer it met.
+    assert "queued 1 error(s) for retry (2 inbox event(s))" in result.output
+    events = state.inbox.pending(ws)
+    assert {(e.source, e.entity, e.record_id) for e in events} == {
+        ("jobsiteon", "customers", taken["contact_id"]), ("cdc", "customers", str(customer["Id"]))}
+    assert all(f'"requeued_dead_letter_id":{letter.id}' in e.payload.replace(" ", "") for e in events)
     assert state.dead_letters.get(letter.id).requeued_at is not None
 
     run = materialize(workspace, instance, mode="incremental")
@@ -148,6 +150,39 @@ def test_retry_cli_requeues_a_letter_fixed_in_qbo_and_the_next_run_resolves_it(s
     assert f"dead letter(s) [{letter.id}] resolved: the record synced" in details
     assert len(user.query("select * from Customer where Active in (true, false) maxresults 1000")) == customers_before
     assert state.inbox.count(ws, pending_only=True) == 0
+
+
+def test_fixing_one_half_of_a_blocked_pair_lets_the_other_half_sync(synced):
+    """A JobsiteOn contact and a QBO customer share a name but not an email: neither is
+    created (it could be a duplicate). The user renames the contact; that run creates it in
+    QBO and puts the QBO customer back in the inbox, so the next incremental run — not only
+    the nightly — brings the customer into JobsiteOn."""
+    workspace, instance = synced
+    state, jobsiteon, ws = workspace.state, workspace.jobsiteon, workspace.workspace_id
+    user = QBOUser(workspace.emulator_url, workspace.realm_id)
+    customer = user.create("Customer", DisplayName="Brazos Valley Paving",
+                           PrimaryEmailAddr={"Address": "dispatch@brazosvalleypaving.example"})
+    contact_id = jobsiteon.create_contact(ws, "Brazos Valley Paving", "office@bvpaving.example", "979-555-0110")
+    assert relay_jobsiteon_changes(state, jobsiteon) == 1
+    blocked = materialize(workspace, instance, mode="incremental")
+    assert blocked.success, failures(blocked)
+    letter = _open_letter(state, ws, contact_id)
+    assert (letter.operation, letter.payload["qbo_id"]) == ("reconcile", str(customer["Id"]))
+
+    jobsiteon.update_record(ws, "contacts", contact_id, name="Brazos Valley Paving (Bryan)")
+    assert relay_jobsiteon_changes(state, jobsiteon) == 1
+    fixed = materialize(workspace, instance, mode="incremental")
+    assert fixed.success, failures(fixed)
+    assert state.dead_letters.get(letter.id).resolved_at is not None
+    assert state.id_map.get_by_jobsiteon(ws, "customers", contact_id) is not None
+    assert {(e.source, e.record_id) for e in state.inbox.pending(ws)} == {("cdc", str(customer["Id"]))}
+
+    follow_up = materialize(workspace, instance, mode="incremental")
+    assert follow_up.success, failures(follow_up)
+    assert metadata(follow_up, "sync/customers")["outcomes"] == {"create_jobsiteon:ok": 1}
+    link = state.id_map.get_by_qbo(ws, "customers", str(customer["Id"]))
+    assert link is not None and jobsiteon.get(ws, "contacts", link["jobsiteon_id"])["name"] == "Brazos Valley Paving"
+    assert [(e.source, e.entity, e.record_id) for e in state.inbox.pending(ws)] == []
 
 
 def test_server_errors_are_retried_by_the_step_then_dead_lettered_and_resolved_by_a_retry(synced, monkeypatch):

@@ -180,6 +180,24 @@ def test_operation_log_is_idempotent(store):
 
 # --- dead letters --------------------------------------------------------------------------
 
+def test_requeueing_a_blocked_pair_puts_both_halves_back(store):
+    """A JobsiteOn contact blocked against a same-name QBO customer: once fixed, the retry
+    re-examines the QBO customer too (its run reads JobsiteOn in full and may create it)."""
+    pair = store.dead_letters.add(
+        "ws-1", "customers", "push", "reconcile", "con-1", category="duplicate",
+        message="duplicate record: JobsiteOn customers con-1 and QBO Customer 3 match by name",
+        payload={"entity": "customers", "jobsiteon_id": "con-1", "qbo_id": "3", "action": "blocked"},
+    )
+    write = store.dead_letters.add(
+        "ws-1", "invoices", "push", "create", "inv-1", category="validation", message="bad line",
+        payload={"entity": "invoices", "jobsiteon_id": "inv-1", "qbo_id": "77"},  # not a pair: own record only
+    )
+    store.dead_letters.requeue([pair.id, write.id])
+    pending = {(e.source, e.entity, e.record_id) for e in store.inbox.pending("ws-1")}
+    assert pending == {("jobsiteon", "customers", "con-1"), ("cdc", "customers", "3"),
+                       ("jobsiteon", "invoices", "inv-1")}
+
+
 def test_dead_letters_bump_resolve_and_requeue(store):
     first = store.dead_letters.add(
         "ws-1", "invoices", "push", "create", "inv-1",

@@ -124,6 +124,11 @@ class OutcomeRecorder:
         if letters:
             self._recovered.update(str(r) for r in record_ids if r)
             self.state.dead_letters.resolve(sorted(letters), "succeeded on a later sync")
+            # A blocked pair fixed on this side alone (not linked to each other): its other
+            # half gets examined again too.
+            synced = {str(r) for r in record_ids if r}
+            resolved = {l.id: l for rid in synced for l in self._letters.get(rid, ()) if l.id in letters}
+            self.state.dead_letters.requeue_counterparts(resolved.values(), synced=synced)
             self.log("push", "info", f"dead letter(s) {sorted(letters)} resolved: the record synced",
                      record_id=next((r for r in record_ids if r), None))
 

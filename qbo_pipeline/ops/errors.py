@@ -28,6 +28,7 @@ from typing import Any, Iterable
 from sqlalchemy.engine import Connection as SAConnection
 
 from qbo_pipeline.state import DeadLetter, StateStore, SyncLogEntry
+from qbo_pipeline.state.dead_letters import requeued_records
 
 # Product wording of the categories (help center) and their fixes, for letters without a hint.
 CATEGORY_HINTS: dict[str, str] = {
@@ -126,7 +127,7 @@ def retry_dead_letters(
     queued = {d.id for d in letters}
     return RetryResult(
         letters=letters,
-        events=sum(len(d.record_ids) for d in letters),
+        events=sum(len(requeued_records(d)) for d in letters),
         skipped=[i for i in requested if i not in queued],
     )
 

@@ -181,6 +181,24 @@ class DeadLettersRepository(Repository):
                 .values(resolved_at=utcnow(), resolution_note=note)
             ).rowcount
 
+    def requeue_counterparts(self, letters: Iterable[DeadLetter], *, synced: Iterable[str] = ()) -> int:
+        """After a blocked pair's own record synced: puts the other half back in the inbox
+        so the next incremental run examines it too — unless it is among the `synced`
+        records (the two were linked to each other). Returns the events added."""
+        synced = set(synced)
+        now = utcnow()
+        events = [
+            NewInboxEvent(
+                workspace_id=letter.workspace_id, source=source, entity=letter.entity, record_id=record_id,
+                operation="reconcile", dedupe_key=f"counterpart:{letter.id}:{source}:{record_id}",
+                occurred_at=now, payload={"counterpart_of_dead_letter_id": letter.id},
+            )
+            for letter in letters
+            if (pair := counterpart(letter)) is not None and pair[1] not in synced
+            for source, record_id in [pair]
+        ]
+        return InboxRepository(self._engine).append(events) if events else 0
+
     def requeue(self, ids: Iterable[int]) -> list[DeadLetter]:
         """Puts the records of open letters back in the inbox (push → source "jobsiteon",
         pull → source "cdc") in one transaction and stamps `requeued_at`. The letters stay
@@ -196,16 +214,16 @@ class DeadLettersRepository(Repository):
             events = [
                 NewInboxEvent(
                     workspace_id=letter.workspace_id,
-                    source="jobsiteon" if letter.direction == "push" else "cdc",
+                    source=source,
                     entity=letter.entity,
                     record_id=record_id,
                     operation=letter.operation,
-                    dedupe_key=f"requeue:{letter.id}:{record_id}:{now.isoformat()}",
+                    dedupe_key=f"requeue:{letter.id}:{source}:{record_id}:{now.isoformat()}",
                     occurred_at=now,
                     payload={"requeued_dead_letter_id": letter.id},
                 )
                 for letter in letters
-                for record_id in letter.record_ids
+                for source, record_id in requeued_records(letter)
             ]
             InboxRepository(self._engine).append(events, conn=c)
             if letters:
@@ -213,6 +231,29 @@ class DeadLettersRepository(Repository):
                     sa.update(t).where(t.c.id.in_([l.id for l in letters])).values(requeued_at=now)
                 )
         return letters
+
+
+def counterpart(letter: DeadLetter) -> tuple[str, str] | None:
+    """For a blocked pair (a "duplicate record" between a JobsiteOn and a QBO record), the
+    other side's record as (inbox source, record id); None for any other letter.
+
+    Fixing one half (renaming the JobsiteOn contact) must let the other half sync too: an
+    incremental run only creates into a side it read in full, and it reads JobsiteOn in
+    full only when an unlinked QBO record is in its scope."""
+    payload = letter.payload if isinstance(letter.payload, dict) else {}
+    source, key = ("cdc", "qbo_id") if letter.direction == "push" else ("jobsiteon", "jobsiteon_id")
+    other = payload.get(key)
+    if letter.operation != "reconcile" or other in (None, "") or str(other) in letter.record_ids:
+        return None
+    return source, str(other)
+
+
+def requeued_records(letter: DeadLetter) -> list[tuple[str, str]]:
+    """(inbox source, record id) a retry puts back: the letter's records and its counterpart."""
+    own = "jobsiteon" if letter.direction == "push" else "cdc"
+    records = [(own, str(record_id)) for record_id in letter.record_ids]
+    other = counterpart(letter)
+    return records + ([other] if other else [])
 
 
 def _letter(row: sa.Row) -> DeadLetter:

@@ -113,18 +113,23 @@ def test_tax_exclusive_invoice_hand_computed(qbo):
     assert customer["MetaData"]["LastUpdatedTime"] == inv["MetaData"]["CreateTime"]
 
 
-def test_tax_inclusive_invoice_hand_computed(qbo):
+def test_a_us_company_ignores_tax_inclusive_pricing(qbo):
+    """GlobalTaxCalculation is not applicable to US companies: accepted, not echoed, and
+    tax is added on top — the total a tax-inclusive document expected does not come back."""
     cust = qbo.customer()
     inv = qbo.create("Invoice", {
         "CustomerRef": {"value": cust["Id"]}, "GlobalTaxCalculation": "TaxInclusive",
         "Line": [sales_line(108, 2, 54), sales_line(10, 1, 10), sales_line(20, 1, 20, tax="NON")],
     })
-    # gross taxable 118.00; tax = 118 − 118/1.08 = 8.7407… → 8.74; net = 109.26; total = Σ lines = 138.00
+    # taxable 118.00 at 8 % on top = 9.44; total 138.00 + 9.44 (tax-inclusive would be 138.00)
     detail = inv["TxnTaxDetail"]
-    assert detail["TotalTax"] == 8.74
-    assert detail["TaxLine"][0]["TaxLineDetail"]["NetAmountTaxable"] == 109.26
-    assert detail["TaxLine"][0]["TaxLineDetail"]["TaxInclusiveAmount"] == 118.0
-    assert inv["TotalAmt"] == 138.0 and inv["GlobalTaxCalculation"] == "TaxInclusive"
+    assert detail["TotalTax"] == 9.44
+    assert detail["TaxLine"][0]["TaxLineDetail"]["NetAmountTaxable"] == 118.0
+    assert "TaxInclusiveAmount" not in detail["TaxLine"][0]["TaxLineDetail"]
+    assert inv["TotalAmt"] == 147.44 and "GlobalTaxCalculation" not in inv
+    rejected = qbo.post("Invoice", {"CustomerRef": {"value": cust["Id"]}, "GlobalTaxCalculation": "Inclusive",
+                                    "Line": [sales_line(10, 1, 10)]})
+    assert rejected.status_code == 400 and "GlobalTaxCalculation" in rejected.text  # the enumeration is still checked
 
 
 def test_invoice_without_taxable_lines_and_line_ids_on_update(qbo):

@@ -10,7 +10,7 @@ from qbo_pipeline.emulator import computations as emulator
 from qbo_pipeline.jobsiteon import money as jobsiteon_money
 from qbo_pipeline.reconcile import money, reconcile, residual
 from tests.reconcile_fixtures import (
-    id_map, jobsiteon_frame, jobsiteon_invoice, line, one, qbo_frame, qbo_invoice,
+    id_map, jobsiteon_frame, jobsiteon_invoice, line, one, qbo_frame, qbo_invoice, rows_for,
 )
 
 REFS = {"customers": id_map([("c1", "17")]), "items": id_map([("itm_1", "5")])}
@@ -109,3 +109,26 @@ def test_no_mismatch_is_reported_while_a_push_is_pending():
                      id_map([("inv_1", "500")]), ref_id_maps=REFS)
     row = one(plan, jobsiteon_id="inv_1")
     assert (row["action"], row["fields"]) == ("update_qbo", ("lines",))
+
+
+def test_a_tax_inclusive_invoice_in_a_us_company_is_one_total_mismatch_and_nothing_else():
+    """A US QBO company ignores GlobalTaxCalculation and adds tax on top: the flag is not
+    compared (QBO cannot hold it), the total is blocked with the fix in its reason, and the
+    balance QBO derived from its own total is not pulled into JobsiteOn meanwhile."""
+    lines = [line("itm_1", 1, "108.00")]
+    j = jobsiteon_invoice("inv_1", "1", "c1", lines, inclusive=True)  # total 108.00, tax 8.00 inside
+    q = qbo_invoice("500", "1", "17", [dict(l, item_id="5") for l in lines])  # 108.00 + 8.64 on top
+    assert (j["total"], q["total"]) == (Decimal("108.00"), Decimal("116.64"))
+    us = {"tax_rate": "0.08", "send_global_tax_calculation": False}
+    plan = reconcile("invoices", jobsiteon_frame("invoices", [j]), qbo_frame("invoices", [q]),
+                     id_map([("inv_1", "500")]), ref_id_maps=REFS, settings=us)
+    [row] = rows_for(plan, jobsiteon_id="inv_1").to_dict("records")
+    assert (row["status"], row["action"], row["fields"]) == ("blocked", "none", ("total",))
+    assert "a US QBO company has no tax-inclusive pricing" in row["reason"]
+    assert row["total_delta"] == Decimal("-8.64")
+
+    # A company on the global tax model holds the flag: the same pair pushes it instead.
+    global_ = reconcile("invoices", jobsiteon_frame("invoices", [j]), qbo_frame("invoices", [q]),
+                        id_map([("inv_1", "500")]), ref_id_maps=REFS, settings={"tax_rate": "0.08"})
+    pushed = one(global_, jobsiteon_id="inv_1")
+    assert (pushed["action"], pushed["fields"]) == ("update_qbo", ("tax_inclusive",))

@@ -30,6 +30,7 @@ def resolve_workspace_settings(connection, client) -> WorkspaceSettings:
         return str(candidates[0]["Id"]) if candidates else None
 
     tax_rate, txn_tax_code = _sales_tax(client)
+    country = _get(client.company_info(), "Country")
     data = {
         **connection.settings.to_dict(),
         "ap_account_id": first("Accounts Payable"),
@@ -38,6 +39,8 @@ def resolve_workspace_settings(connection, client) -> WorkspaceSettings:
         "accounts": {str(a.get("Name")): str(a.get("Id")) for a in accounts},
         "tax_rate": tax_rate,
         "txn_tax_code_id": txn_tax_code,
+        # GlobalTaxCalculation exists for non-US companies only; a US company ignores it.
+        "send_global_tax_calculation": bool(country) and str(country).upper() != "US",
     }
     return WorkspaceSettings.coerce(data)
 

@@ -286,6 +286,14 @@ def tax_rate(company: Company, code_id: str) -> tuple[Decimal | None, str | None
     return (total, first) if first else (None, None)
 
 
+def uses_global_tax_model(company: Company) -> bool:
+    """GlobalTaxCalculation is "not applicable to US companies" (Intuit's Invoice
+    reference): a US company accepts the field, ignores it and adds tax on top of the line
+    amounts, so a tax-inclusive document pushed to it comes back with a larger total."""
+    info = company.get("CompanyInfo", "1")
+    return info is not None and info.data.get("Country", "US") != "US"
+
+
 def tax_and_total(company: Company, ctx: Context, fields: dict[str, Any], subtotal: Decimal, discount: Decimal,
                   taxable: Decimal) -> tuple[dict[str, Any], Decimal]:
     supplied = fields.get("TxnTaxDetail") if isinstance(fields.get("TxnTaxDetail"), dict) else {}
@@ -298,6 +306,8 @@ def tax_and_total(company: Company, ctx: Context, fields: dict[str, Any], subtot
     if mode not in TAX_MODES:
         raise errors.invalid_request(f"Invalid enumeration value for GlobalTaxCalculation: {mode}",
                                      "GlobalTaxCalculation")
+    if not uses_global_tax_model(company):
+        mode = "TaxExcluded"
     if taxable > ZERO and code is None:
         code = company.defaults.get("sales_tax_code")
     rate, rate_id = tax_rate(company, code) if code else (None, None)
@@ -330,8 +340,10 @@ class SalesFormHandler(Handler):
         data["Line"] = lines
         data["TxnTaxDetail"] = tax_detail
         data["TotalAmt"] = total
-        if "GlobalTaxCalculation" in fields:
+        if "GlobalTaxCalculation" in fields and uses_global_tax_model(company):
             data["GlobalTaxCalculation"] = str(fields["GlobalTaxCalculation"])
+        else:
+            data.pop("GlobalTaxCalculation", None)
         data.setdefault("ApplyTaxAfterDiscount", False)
         if "DepositToAccountRef" in fields:
             data["DepositToAccountRef"] = account(company, ctx, fields["DepositToAccountRef"], "DepositToAccountRef")

@@ -112,7 +112,7 @@ def _jobsiteon_moved(ctx: Context, jpos: np.ndarray, mpos: np.ndarray) -> np.nda
 
 def _changed(ctx: Context, j_fast: list[np.ndarray], q_fast: list[np.ndarray]) -> np.ndarray:
     n = len(j_fast[0]) if j_fast else 0
-    kinds = [fm.kind for fm in ctx.spec.compared_fields] + ([Kind.LINES] if ctx.spec.line_spec else [])
+    kinds = [fm.kind for fm in ctx.compared_fields] + ([Kind.LINES] if ctx.spec.line_spec else [])
     out = np.zeros((n, len(kinds)), dtype=bool)
     for k, kind in enumerate(kinds):
         differs = np.asarray(j_fast[k] != q_fast[k], dtype=bool)

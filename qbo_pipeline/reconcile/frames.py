@@ -123,8 +123,19 @@ class Context:
     _alive: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
+    def compared_fields(self) -> tuple:
+        """The spec's compared fields that this company can hold. A US QBO company has no
+        tax-inclusive pricing (GlobalTaxCalculation is "not applicable to US companies":
+        accepted and ignored), so there the flag is JobsiteOn's alone; its effect on the
+        total still shows, as a blocked "total mismatch"."""
+        fields = self.spec.compared_fields
+        if self.settings.send_global_tax_calculation:
+            return fields
+        return tuple(fm for fm in fields if fm.derive != "tax_inclusive")
+
+    @property
     def compared_columns(self) -> list[str]:
-        columns = [fm.column for fm in self.spec.compared_fields]
+        columns = [fm.column for fm in self.compared_fields]
         return columns + (["lines"] if self.spec.line_spec else [])
 
     def alive(self, side: str) -> np.ndarray:
@@ -217,14 +228,14 @@ def _field_values(ctx: Context, frame: pd.DataFrame, side: str, column: str) -> 
 
 def fast_names(ctx: Context) -> list[str]:
     """The keys of fast_columns(), aligned with ctx.compared_columns."""
-    names = [f"c{index}" for index, _ in enumerate(ctx.spec.compared_fields)]
+    names = [f"c{index}" for index, _ in enumerate(ctx.compared_fields)]
     return names + (["c_lines"] if ctx.spec.line_spec is not None else [])
 
 
 def fast_columns(ctx: Context, frame: pd.DataFrame, side: str) -> dict[str, np.ndarray]:
     """Column name -> array for the DuckDB equality hash (module docstring)."""
     out: dict[str, np.ndarray] = {}
-    for index, fm in enumerate(ctx.spec.compared_fields):
+    for index, fm in enumerate(ctx.compared_fields):
         values = _field_values(ctx, frame, side, fm.column)
         name = f"c{index}"
         if fm.kind in _TEXT_KINDS:

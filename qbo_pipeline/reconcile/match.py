@@ -110,7 +110,7 @@ class _Join:
 def _key_columns(ctx: Context, keys: list[MatchKey]) -> list[str]:
     """Per hashed key, the view column holding its raw values: the compared column itself
     when the key is a compared text field (DuckDB then converts those strings once)."""
-    compared = {fm.column: f"c{i}" for i, fm in enumerate(ctx.spec.compared_fields)
+    compared = {fm.column: f"c{i}" for i, fm in enumerate(ctx.compared_fields)
                 if fm.kind.value in ("text", "email", "phone", "enum")}
     return [compared.get(key.columns[0], f"key{i}") for i, key in enumerate(keys)]
 

@@ -393,10 +393,12 @@ class _Rows:
         winners = np.where(check, _NONE, winners)
         winners = np.where(d.changed, winners, _NONE)
         # QBO recomputes some fields (balance, status) from what is pushed: while a record is
-        # pushed they wait for the next run (amount_paid, set by payments, does not).
+        # pushed they wait for the next run (amount_paid, set by payments, does not), and
+        # while its total does not match (blocked "total mismatch") they follow a total
+        # JobsiteOn does not share, so they wait for the fix.
         recomputed = np.array([bool(self._fm(c) and self._fm(c).recomputed) for c in cols])[None, :]
-        pushed = (winners == _J).any(axis=1)[:, None]
-        winners = np.where(pushed & recomputed & (winners == _Q), _PENDING, winners)
+        waiting = ((winners == _J).any(axis=1) | (d.changed & check).any(axis=1))[:, None]
+        winners = np.where(waiting & recomputed & (winners == _Q), _PENDING, winners)
         return winners.astype(np.int8)
 
     def _lifecycle_winner(self, jc, qc, jn) -> np.ndarray:
@@ -538,6 +540,12 @@ class _Rows:
         lines = jrow.get("lines")
         if rate is not None and isinstance(lines, list):
             price = "unit_cost" if self.spec.name == "purchase_orders" else "unit_price"
+            if jrow.get("tax_inclusive") and not self.ctx.settings.send_global_tax_calculation:
+                on_top = money.document_totals(lines, rate, False, price_key=price).total
+                if money.cents(on_top) == q_cents:
+                    return (reason + "; QBO added the tax on top of the prices: a US QBO company has no "
+                            "tax-inclusive pricing — make the document tax-exclusive in JobsiteOn"), \
+                        money.from_cents(delta)
             expected = money.document_totals(
                 lines, rate, bool(jrow.get("tax_inclusive")), price_key=price
             ).total

@@ -7,6 +7,9 @@ Emulator over HTTP, state and JobsiteOn on PostgreSQL, Dagster `materialize` in 
 tests share one initially synced workspace; each works on records of its own."""
 from __future__ import annotations
 
+from datetime import date
+from decimal import Decimal
+
 import dagster as dg
 import httpx
 import pytest
@@ -183,6 +186,42 @@ def test_fixing_one_half_of_a_blocked_pair_lets_the_other_half_sync(synced):
     link = state.id_map.get_by_qbo(ws, "customers", str(customer["Id"]))
     assert link is not None and jobsiteon.get(ws, "contacts", link["jobsiteon_id"])["name"] == "Brazos Valley Paving"
     assert [(e.source, e.entity, e.record_id) for e in state.inbox.pending(ws)] == []
+
+
+def test_a_tax_inclusive_invoice_is_a_total_mismatch_until_made_tax_exclusive(synced):
+    """The emulator's company is a US one: QBO adds tax on top of a tax-inclusive invoice's
+    prices. The pipeline dead-letters the total (nothing is written either way) and resolves
+    the letter once the user makes the invoice tax-exclusive in JobsiteOn."""
+    workspace, instance = synced
+    state, jobsiteon, ws = workspace.state, workspace.jobsiteon, workspace.workspace_id
+    contact = next(c for c in jobsiteon.read_frame(ws, "contacts").to_dict("records")
+                   if state.id_map.get_by_jobsiteon(ws, "customers", c["id"]))
+    item_id = str(state.id_map.frame(ws, "items")["jobsiteon_id"].iloc[0])
+    invoice_id = jobsiteon.create_record(
+        ws, "invoices", number="TI-1", contact_id=contact["id"], status="approved", issue_date=date(2025, 6, 1),
+        due_date=date(2025, 6, 30),
+        tax_inclusive=False, lines=[{"position": 1, "item_id": item_id, "description": "Repair",
+                                     "qty": Decimal("1"), "unit_price": Decimal("108.00"), "taxable": True}])
+    assert relay_jobsiteon_changes(state, jobsiteon) == 1
+    created = materialize(workspace, instance, mode="incremental")
+    assert created.success, failures(created)
+    invoice = jobsiteon.get(ws, "invoices", invoice_id)
+    assert state.id_map.get_by_jobsiteon(ws, "invoices", invoice_id) is not None
+    jobsiteon.update_record(ws, "invoices", invoice["id"], tax_inclusive=True)
+    assert relay_jobsiteon_changes(state, jobsiteon) == 1
+    mismatch = materialize(workspace, instance, mode="incremental")
+    assert mismatch.success, failures(mismatch)
+    letter = _open_letter(state, ws, invoice["id"])
+    assert letter.category == "total_mismatch"
+    assert "a US QBO company has no tax-inclusive pricing" in letter.message
+    assert metadata(mismatch, "sync/invoices")["outcomes"] == {"blocked:dead_letter": 1}
+
+    jobsiteon.update_record(ws, "invoices", invoice["id"], tax_inclusive=False)
+    assert relay_jobsiteon_changes(state, jobsiteon) == 1
+    fixed = materialize(workspace, instance, mode="incremental")
+    assert fixed.success, failures(fixed)
+    assert state.dead_letters.get(letter.id).resolved_at is not None
+    assert "in sync now" in state.dead_letters.get(letter.id).resolution_note
 
 
 def test_server_errors_are_retried_by_the_step_then_dead_lettered_and_resolved_by_a_retry(synced, monkeypatch):

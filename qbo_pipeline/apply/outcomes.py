@@ -132,6 +132,21 @@ class OutcomeRecorder:
             self.log("push", "info", f"dead letter(s) {sorted(letters)} resolved: the record synced",
                      record_id=next((r for r in record_ids if r), None))
 
+    def agreed(self, *record_ids: str | None) -> None:
+        """The pair now agrees without a write (the user fixed the blocked record: made an
+        invoice tax-exclusive, renamed a duplicate): its "reconcile" letters are resolved."""
+        letters = sorted({letter.id for rid in record_ids if rid and str(rid) in self._open
+                          for letter in self._letters.get(str(rid), ()) if letter.operation == "reconcile"
+                          and letter.id in self._open[str(rid)]})
+        if not letters:
+            return
+        for rid in record_ids:
+            if rid and str(rid) in self._open:
+                self._open[str(rid)] = [lid for lid in self._open[str(rid)] if lid not in letters]
+        self.state.dead_letters.resolve(letters, "in sync now: the record was fixed")
+        self.log("push", "info", f"dead letter(s) {letters} resolved: the records agree now",
+                 record_id=next((str(r) for r in record_ids if r), None))
+
     def dead_letter(self, direction: str, operation: str, record_id: str, *, category: str, message: str,
                     hint: str | None, code: str | None = None, payload: Any = None) -> None:
         self.state.dead_letters.add(self.workspace_id, self.entity, direction, operation, record_id,

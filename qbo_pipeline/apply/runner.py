@@ -57,6 +57,8 @@ def apply_plan(ctx: ApplyContext, plan: pd.DataFrame, qbo_frame: pd.DataFrame) -
         row["action"] = action
         if str(row["status"]) == "blocked":
             _dead_letter_blocked(recorder, report, row)
+        elif str(row["status"]) == "in_sync":
+            recorder.agreed(row.get("jobsiteon_id"), row.get("qbo_id"))
         elif (letter := recorder.held_by(row)) is not None:
             report.add(Outcome(row.get("jobsiteon_id"), row.get("qbo_id"), action, direction_of(action, row.get("winner")),
                                "held", letter.category, f"dead letter {letter.id} is open: fix the record or retry it"))

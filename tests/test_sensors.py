@@ -20,7 +20,10 @@ from qbo_pipeline.schedules import plan_nightly_runs
 from qbo_pipeline.sensors import connections_sensor
 from qbo_pipeline.sensors.cdc import plan_cdc_runs
 from qbo_pipeline.sensors.connections import plan_partition_changes
-from qbo_pipeline.sensors.inbox import RETRY_AFTER_SECONDS, WAIT_ENV, plan_inbox_runs, wait_seconds
+from qbo_pipeline.sensors.inbox import (
+    INTERVAL_ENV, RETRY_AFTER_SECONDS, WAIT_ENV, build_inbox_sensor, interval_seconds, plan_inbox_runs,
+    wait_seconds,
+)
 from qbo_pipeline.state import ConnectionSettings, NewInboxEvent, PendingSummary
 from qbo_pipeline.state.schema import connections as connections_table
 
@@ -263,6 +266,17 @@ def test_a_waiting_tick_with_nothing_new_polls_only_the_primary_key(state, vault
     probes = [q for q in statements if q not in summaries]
     assert len(summaries) == 1  # the plan is made once; the wait only probes max(id)
     assert len(probes) >= 3 and all("max(inbox.id)" in q.lower() and "group by" not in q.lower() for q in probes)
+
+
+def test_inbox_sensor_interval_is_configurable(monkeypatch):
+    from qbo_pipeline.jobs import incremental_sync_job
+
+    assert build_inbox_sensor(incremental_sync_job).minimum_interval_seconds == 4
+    monkeypatch.setenv(INTERVAL_ENV, "15")
+    assert build_inbox_sensor(incremental_sync_job).minimum_interval_seconds == 15
+    monkeypatch.setenv(INTERVAL_ENV, "0")
+    with pytest.raises(ValueError, match=INTERVAL_ENV):
+        interval_seconds()
 
 
 @pytest.mark.parametrize("raw", ["5", "-1", "soon"])

@@ -135,6 +135,8 @@ class OutcomeRecorder:
     def agreed(self, *record_ids: str | None) -> None:
         """The pair now agrees without a write (the user fixed the blocked record: made an
         invoice tax-exclusive, renamed a duplicate): its "reconcile" letters are resolved."""
+        if not self._open:  # called for every in-sync pair of a full run: usually nothing to do
+            return
         letters = sorted({letter.id for rid in record_ids if rid and str(rid) in self._open
                           for letter in self._letters.get(str(rid), ()) if letter.operation == "reconcile"
                           and letter.id in self._open[str(rid)]})

@@ -25,6 +25,7 @@ from qbo_pipeline.sensors.partitions import missing_partitions_requests
 # The sensor daemon loops every 5 s; an interval under that keeps webhook latency low
 # (dagster-notes.md: "Use <= 4 s where latency matters").
 DEFAULT_INTERVAL_SECONDS = 4
+INTERVAL_ENV = "QBO_PIPELINE_INBOX_INTERVAL_SECONDS"
 # Events still pending this long after their run was requested (the run failed, or was
 # killed) are requested again.
 RETRY_AFTER_SECONDS = 300
@@ -44,6 +45,18 @@ def select_by_entity() -> bool:
     if value not in ("entities", "all"):
         raise ValueError(f"{SELECTION_ENV}={value!r}: use 'entities' (default) or 'all'")
     return value == "entities"
+
+
+def interval_seconds() -> int:
+    """The inbox sensor's minimum interval: QBO_PIPELINE_INBOX_INTERVAL_SECONDS, default 4."""
+    raw = os.environ.get(INTERVAL_ENV, str(DEFAULT_INTERVAL_SECONDS)).strip()
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError(f"{INTERVAL_ENV}={raw!r}: a whole number of seconds, at least 1") from None
+    if value < 1:
+        raise ValueError(f"{INTERVAL_ENV}={raw!r}: a whole number of seconds, at least 1")
+    return value
 
 
 def wait_seconds() -> float:
@@ -160,11 +173,11 @@ def queued_runs(instance: dg.DagsterInstance, job_name: str) -> dict[str, frozen
     return queued
 
 
-def build_inbox_sensor(job, interval_seconds: int = DEFAULT_INTERVAL_SECONDS) -> dg.SensorDefinition:
+def build_inbox_sensor(job, interval: int | None = None) -> dg.SensorDefinition:
     @dg.sensor(
         name="inbox_sensor",
         job=job,
-        minimum_interval_seconds=interval_seconds,
+        minimum_interval_seconds=interval if interval is not None else interval_seconds(),
         default_status=dg.DefaultSensorStatus.RUNNING,
         required_resource_keys={"state"},
         description="Starts an incremental sync for each connected workspace with new inbox "

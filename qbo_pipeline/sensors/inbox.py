@@ -47,28 +47,28 @@ def select_by_entity() -> bool:
     return value == "entities"
 
 
+def _seconds_setting(name: str, default: float, parse, low: float, high: float, why: str):
+    raw = os.environ.get(name, str(default)).strip()
+    try:
+        value = parse(raw)
+    except ValueError:
+        value = None
+    if value is None or not low <= value <= high:
+        raise ValueError(f"{name}={raw!r}: {why}")
+    return value
+
+
 def interval_seconds() -> int:
     """The inbox sensor's minimum interval: QBO_PIPELINE_INBOX_INTERVAL_SECONDS, default 4."""
-    raw = os.environ.get(INTERVAL_ENV, str(DEFAULT_INTERVAL_SECONDS)).strip()
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ValueError(f"{INTERVAL_ENV}={raw!r}: a whole number of seconds, at least 1") from None
-    if value < 1:
-        raise ValueError(f"{INTERVAL_ENV}={raw!r}: a whole number of seconds, at least 1")
-    return value
+    return _seconds_setting(INTERVAL_ENV, DEFAULT_INTERVAL_SECONDS, int, 1, 24 * 3600,
+                            "a whole number of seconds, at least 1")
 
 
 def wait_seconds() -> float:
-    raw = os.environ.get(WAIT_ENV, str(DEFAULT_WAIT_SECONDS)).strip()
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ValueError(f"{WAIT_ENV}={raw!r}: a number of seconds, 0 to {SENSOR_LOOP_SECONDS - 1:g}") from None
-    if not 0 <= value <= SENSOR_LOOP_SECONDS - 1:
-        raise ValueError(f"{WAIT_ENV}={raw!r}: use 0 to {SENSOR_LOOP_SECONDS - 1:g} seconds (the sensor daemon "
-                         f"starts a tick every {SENSOR_LOOP_SECONDS:g} s; a longer wait would skip ticks)")
-    return value
+    high = SENSOR_LOOP_SECONDS - 1
+    return _seconds_setting(WAIT_ENV, DEFAULT_WAIT_SECONDS, float, 0, high,
+                            f"use 0 to {high:g} seconds (the sensor daemon starts a tick every "
+                            f"{SENSOR_LOOP_SECONDS:g} s; a longer wait would skip ticks)")
 
 
 def wait_for_new_events(latest_id, seen: int, deadline: float, interval: float = PROBE_INTERVAL_SECONDS) -> bool:

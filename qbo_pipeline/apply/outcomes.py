@@ -137,17 +137,15 @@ class OutcomeRecorder:
         invoice tax-exclusive, renamed a duplicate): its "reconcile" letters are resolved."""
         if not self._open:  # called for every in-sync pair of a full run: usually nothing to do
             return
-        letters = sorted({letter.id for rid in record_ids if rid and str(rid) in self._open
-                          for letter in self._letters.get(str(rid), ()) if letter.operation == "reconcile"
-                          and letter.id in self._open[str(rid)]})
+        held = [str(r) for r in record_ids if r and str(r) in self._open]
+        letters = sorted({letter.id for rid in held for letter in self._letters[rid]
+                          if letter.operation == "reconcile" and letter.id in self._open[rid]})
         if not letters:
             return
-        for rid in record_ids:
-            if rid and str(rid) in self._open:
-                self._open[str(rid)] = [lid for lid in self._open[str(rid)] if lid not in letters]
+        for rid in held:
+            self._open[rid] = [lid for lid in self._open[rid] if lid not in letters]
         self.state.dead_letters.resolve(letters, "in sync now: the record was fixed")
-        self.log("push", "info", f"dead letter(s) {letters} resolved: the records agree now",
-                 record_id=next((str(r) for r in record_ids if r), None))
+        self.log("push", "info", f"dead letter(s) {letters} resolved: the records agree now", record_id=held[0])
 
     def dead_letter(self, direction: str, operation: str, record_id: str, *, category: str, message: str,
                     hint: str | None, code: str | None = None, payload: Any = None) -> None:

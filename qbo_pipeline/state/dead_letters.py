@@ -188,14 +188,10 @@ class DeadLettersRepository(Repository):
         synced = set(synced)
         now = utcnow()
         events = [
-            NewInboxEvent(
-                workspace_id=letter.workspace_id, source=source, entity=letter.entity, record_id=record_id,
-                operation="reconcile", dedupe_key=f"counterpart:{letter.id}:{source}:{record_id}",
-                occurred_at=now, payload={"counterpart_of_dead_letter_id": letter.id},
-            )
+            _inbox_event(letter, pair, f"counterpart:{letter.id}:{pair[0]}:{pair[1]}", now,
+                         {"counterpart_of_dead_letter_id": letter.id})
             for letter in letters
             if (pair := counterpart(letter)) is not None and pair[1] not in synced
-            for source, record_id in [pair]
         ]
         return InboxRepository(self._engine).append(events) if events else 0
 
@@ -212,18 +208,10 @@ class DeadLettersRepository(Repository):
                 _letter(r) for r in c.execute(sa.select(t).where(t.c.id.in_(ids), t.c.resolved_at.is_(None)))
             ]
             events = [
-                NewInboxEvent(
-                    workspace_id=letter.workspace_id,
-                    source=source,
-                    entity=letter.entity,
-                    record_id=record_id,
-                    operation=letter.operation,
-                    dedupe_key=f"requeue:{letter.id}:{source}:{record_id}:{now.isoformat()}",
-                    occurred_at=now,
-                    payload={"requeued_dead_letter_id": letter.id},
-                )
+                _inbox_event(letter, record, f"requeue:{letter.id}:{record[0]}:{record[1]}:{now.isoformat()}", now,
+                             {"requeued_dead_letter_id": letter.id})
                 for letter in letters
-                for source, record_id in requeued_records(letter)
+                for record in requeued_records(letter)
             ]
             InboxRepository(self._engine).append(events, conn=c)
             if letters:
@@ -254,6 +242,12 @@ def requeued_records(letter: DeadLetter) -> list[tuple[str, str]]:
     records = [(own, str(record_id)) for record_id in letter.record_ids]
     other = counterpart(letter)
     return records + ([other] if other else [])
+
+
+def _inbox_event(letter: DeadLetter, record: tuple[str, str], dedupe_key: str, now, payload: dict) -> NewInboxEvent:
+    source, record_id = record
+    return NewInboxEvent(workspace_id=letter.workspace_id, source=source, entity=letter.entity, record_id=record_id,
+                         operation=letter.operation, dedupe_key=dedupe_key, occurred_at=now, payload=payload)
 
 
 def _letter(row: sa.Row) -> DeadLetter:

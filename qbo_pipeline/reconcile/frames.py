@@ -50,11 +50,13 @@ def normalize_id_map(id_map: pd.DataFrame | None, spec: EntitySpec) -> pd.DataFr
     if "entity" in frame.columns:
         frame = frame[frame["entity"].isin(_entity_names(spec))]
     n = len(frame)
+    # positions are what the engine uses; re-index (a copy) only when the labels are not 0..n-1
+    renumber = not frame.index.equals(pd.RangeIndex(n))
     columns: dict[str, object] = {}
     for name in frame.columns:
         target = ID_MAP_ALIASES.get(name, name)
         if target in ID_MAP_COLUMNS and target not in columns:
-            columns[target] = frame[name].reset_index(drop=True)
+            columns[target] = frame[name].reset_index(drop=True) if renumber else frame[name]
     for name in ID_MAP_COLUMNS:
         if name not in columns:
             columns[name] = pd.Series(np.full(n, None, dtype=object))

@@ -174,8 +174,9 @@ def id_join(ctx: Context, con: duckdb.DuckDBPyConnection) -> _Join:
     no_key = np.uint64(con.execute("SELECT hash(NULL::VARCHAR)").fetchone()[0]) if keys else None
 
     def key_hashes(positions: np.ndarray, values, size: int) -> np.ndarray:
-        hashes = np.asarray(values, dtype=np.uint64)
-        return _scatter(positions, np.where(hashes == no_key, np.uint64(0), hashes), size)
+        hashes = np.array(values, dtype=np.uint64)
+        hashes[hashes == no_key] = 0
+        return _scatter(positions, hashes, size)
 
     key_j = {key.name: key_hashes(jp, result[f"jk{i}"], n_j) for i, key in enumerate(keys)}
     key_q = {key.name: key_hashes(qp, result[f"qk{i}"], n_q) for i, key in enumerate(keys)}
@@ -183,9 +184,25 @@ def id_join(ctx: Context, con: duckdb.DuckDBPyConnection) -> _Join:
 
 
 def _scatter(positions: np.ndarray, values: np.ndarray, size: int) -> np.ndarray:
-    out = np.zeros(size, dtype=np.uint64)
-    valid = positions >= 0
-    out[positions[valid]] = values[valid]
+    """values placed at their positions; rows without one (-1) land in a spare last slot,
+    which costs less than masking a million rows."""
+    out = np.zeros(size + 1, dtype=values.dtype)
+    out[positions] = values
+    return out[:size]
+
+
+_LOW_BITS = np.uint64((1 << 20) - 1)
+
+
+def _members(hashes: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    """hashes ∈ wanted, for a million hashes and a few thousand wanted ones: a table over
+    the low 20 bits of the wanted hashes rules out nearly every hash at the cost of one
+    lookup; only the rest goes to a hash-table membership test (np.isin would sort)."""
+    table = np.zeros(1 << 20, dtype=bool)
+    table[(wanted & _LOW_BITS).astype(np.intp)] = True
+    maybe = np.flatnonzero(table[(hashes & _LOW_BITS).astype(np.intp)])
+    out = np.zeros(len(hashes), dtype=bool)
+    out[maybe] = pd.Series(hashes[maybe], copy=False).isin(wanted).to_numpy()
     return out
 
 
@@ -295,9 +312,8 @@ class _KeyMatcher:
         wanted = np.unique(wanted[wanted != 0])
         if len(wanted) == 0:
             return _pairs([], [])
-        # hash-table membership (np.isin would sort the million-row array)
-        j_hits = np.flatnonzero(self.j_active & pd.Series(key_j, copy=False).isin(wanted).to_numpy())
-        q_hits = np.flatnonzero(self.q_active & pd.Series(key_q, copy=False).isin(wanted).to_numpy())
+        j_hits = np.flatnonzero(self.j_active & _members(key_j, wanted))
+        q_hits = np.flatnonzero(self.q_active & _members(key_q, wanted))
         left = pd.DataFrame({"h": key_j[j_hits], "jpos": j_hits})
         right = pd.DataFrame({"h": key_q[q_hits], "qpos": q_hits})
         pairs = left.merge(right, on="h")[["jpos", "qpos"]]

@@ -44,8 +44,6 @@ class MatchResult:
     blocked: pd.DataFrame  # jpos, qpos, match_key, reason
     j_unmatched: np.ndarray  # JobsiteOn positions with no twin
     q_unmatched: np.ndarray
-    j_linked_row: np.ndarray = field(repr=False)  # JobsiteOn position -> join row (-1)
-    q_linked_row: np.ndarray = field(repr=False)
     fast_j: dict[str, np.ndarray] = field(repr=False, default_factory=dict)  # frames.fast_columns
     fast_q: dict[str, np.ndarray] = field(repr=False, default_factory=dict)
     ctx: Context | None = field(repr=False, default=None)
@@ -229,23 +227,20 @@ def match(ctx: Context, con: duckdb.DuckDBPyConnection | None = None) -> MatchRe
     mp, jp, qp = joined.mp, joined.jp, joined.qp
     n_j, n_q = len(ctx.jobsiteon), len(ctx.qbo)
     duplicate = _duplicates(mp, len(ctx.id_map)) | _duplicates(jp, n_j) | _duplicates(qp, n_q)
-    rows = np.arange(len(mp))
-    j_linked_row = _row_index(jp, rows[(mp >= 0) & (jp >= 0)], n_j)
-    q_linked_row = _row_index(qp, rows[(mp >= 0) & (qp >= 0)], n_q)
     unlinked = (mp < 0) & ~duplicate
     j_only = jp[unlinked & (jp >= 0)]
     q_only = qp[unlinked & (qp >= 0)]
     j_active = ctx.alive("jobsiteon") & syncable(ctx)
     q_active = ctx.alive("qbo")
-    matcher = _KeyMatcher(ctx, joined, j_active, q_active, j_linked_row, q_linked_row)
+    matcher = _KeyMatcher(ctx, joined, j_active, q_active)
     links, blocked = matcher.run(j_only[j_active[j_only]], q_only[q_active[q_only]])
     done_j = np.concatenate([links["jpos"].to_numpy(np.int64), blocked["jpos"].to_numpy(np.int64)])
     done_q = np.concatenate([links["qpos"].to_numpy(np.int64), blocked["qpos"].to_numpy(np.int64)])
     return MatchResult(
         mpos=mp, jpos=jp, qpos=qp, equal=joined.eq, duplicate=duplicate, links=links,
         blocked=blocked, j_unmatched=j_only[~np.isin(j_only, done_j)],
-        q_unmatched=q_only[~np.isin(q_only, done_q)], j_linked_row=j_linked_row,
-        q_linked_row=q_linked_row, fast_j=joined.fast_j, fast_q=joined.fast_q, ctx=ctx,
+        q_unmatched=q_only[~np.isin(q_only, done_q)], fast_j=joined.fast_j, fast_q=joined.fast_q,
+        ctx=ctx,
     )
 
 
@@ -266,10 +261,10 @@ def _pairs(jpos, qpos) -> pd.DataFrame:
 class _KeyMatcher:
     """Pairs unlinked records by the spec's match keys (module docstring, step 2)."""
 
-    def __init__(self, ctx: Context, joined: _Join, j_active, q_active, j_linked_row, q_linked_row):
+    def __init__(self, ctx: Context, joined: _Join, j_active, q_active):
         self.ctx, self.joined = ctx, joined
         self.j_active, self.q_active = j_active, q_active
-        self.j_linked_row, self.q_linked_row = j_linked_row, q_linked_row
+        self._linked_rows: dict[str, np.ndarray] = {}
         self.ref_columns = {r.column: r.entity for r in ctx.spec.references if not r.in_lines}
 
     # -- keys per record ------------------------------------------------------------------
@@ -358,7 +353,12 @@ class _KeyMatcher:
 
     def _linked_to(self, side: str, pos: int) -> str | None:
         """For a record that is already linked: the id of its twin."""
-        row = (self.j_linked_row if side == "jobsiteon" else self.q_linked_row)[pos]
+        if side not in self._linked_rows:  # built on first use: only a rare reason needs it
+            mp = self.joined.mp
+            positions = self.joined.jp if side == "jobsiteon" else self.joined.qp
+            size = len(self.ctx.jobsiteon if side == "jobsiteon" else self.ctx.qbo)
+            self._linked_rows[side] = _row_index(positions, np.flatnonzero((mp >= 0) & (positions >= 0)), size)
+        row = self._linked_rows[side][pos]
         if row < 0:
             return None
         m = self.joined.mp[row]

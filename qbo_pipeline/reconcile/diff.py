@@ -25,10 +25,8 @@ import pandas as pd
 
 from qbo_pipeline.entities import Kind
 from qbo_pipeline.reconcile import normalize
-from qbo_pipeline.reconcile.frames import Context, fingerprints
+from qbo_pipeline.reconcile.frames import RAW_KINDS, Context, fingerprints
 from qbo_pipeline.reconcile.match import MatchResult
-
-_RAW_KINDS = (Kind.TEXT, Kind.EMAIL, Kind.PHONE, Kind.ENUM)
 
 
 @dataclass
@@ -116,7 +114,7 @@ def _changed(ctx: Context, j_fast: list[np.ndarray], q_fast: list[np.ndarray]) -
     out = np.zeros((n, len(kinds)), dtype=bool)
     for k, kind in enumerate(kinds):
         differs = np.asarray(j_fast[k] != q_fast[k], dtype=bool)
-        if kind in _RAW_KINDS:
+        if kind in RAW_KINDS:
             rows = np.flatnonzero(differs)
             if len(rows):
                 fn = normalize.SCALAR[kind.value]

@@ -197,7 +197,8 @@ def make_context(
 
 # -- compared values -------------------------------------------------------------------------
 
-_TEXT_KINDS = (Kind.TEXT, Kind.EMAIL, Kind.PHONE, Kind.ENUM)
+# kinds whose fast values are the frame's own objects, untouched
+RAW_KINDS = (Kind.TEXT, Kind.EMAIL, Kind.PHONE, Kind.ENUM)
 
 
 def _line_translators(ctx: Context, side: str) -> dict[str, object] | None:
@@ -240,7 +241,7 @@ def fast_columns(ctx: Context, frame: pd.DataFrame, side: str) -> dict[str, np.n
     for index, fm in enumerate(ctx.compared_fields):
         values = _field_values(ctx, frame, side, fm.column)
         name = f"c{index}"
-        if fm.kind in _TEXT_KINDS:
+        if fm.kind in RAW_KINDS:
             out[name] = values.to_numpy(dtype=object)
         elif fm.kind is Kind.REF and side == "qbo":
             out[name] = _translated_refs(ctx, fm.column, fm.ref, values)
@@ -260,6 +261,13 @@ def fast_columns(ctx: Context, frame: pd.DataFrame, side: str) -> dict[str, np.n
             [repr(normalize.comparable_lines(v, kinds, translate)) for v in lines], dtype=object
         )
     return out
+
+
+def raw_fast_columns(ctx: Context, fast: list[np.ndarray]) -> dict[str, np.ndarray]:
+    """Of some records' fast values (fast_names order), those that are the frame's own
+    objects (RAW_KINDS), by column: callers reuse them instead of gathering the same
+    scattered strings from the 1M-row frame again."""
+    return {fm.column: fast[k] for k, fm in enumerate(ctx.compared_fields) if fm.kind in RAW_KINDS}
 
 
 def canonical_values(ctx: Context, row: Mapping[str, object], side: str, columns) -> dict[str, object]:
@@ -312,5 +320,5 @@ def fingerprints(columns: list[np.ndarray], alive: np.ndarray) -> np.ndarray:
 
 __all__ = [
     "Context", "RefMap", "UNMAPPED", "make_context", "normalize_id_map", "fast_columns", "fast_names",
-    "canonical_values", "fingerprints", "row_hash_sql",
+    "canonical_values", "fingerprints", "raw_fast_columns", "row_hash_sql", "RAW_KINDS",
 ]

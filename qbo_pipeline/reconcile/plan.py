@@ -84,7 +84,7 @@ from qbo_pipeline.entities import Conflict, EntitySpec
 from qbo_pipeline.reconcile import money, normalize
 from qbo_pipeline.reconcile.diff import DiffResult, diff
 from qbo_pipeline.reconcile.frames import (
-    UNMAPPED, Context, canonical_values, fingerprints, make_context,
+    UNMAPPED, Context, canonical_values, fingerprints, make_context, raw_fast_columns,
 )
 from qbo_pipeline.reconcile.match import MatchResult, connect, match, syncable
 from qbo_pipeline.reconcile.report import markdown_preview, residual, summarize  # noqa: F401 - re-exported
@@ -176,9 +176,10 @@ def _assemble(ctx: Context, m: MatchResult, small: dict[str, list]) -> pd.DataFr
 class _Columns:
     """Lazily taken columns of some rows of a frame (no whole-frame conversions)."""
 
-    def __init__(self, frame: pd.DataFrame, positions: np.ndarray) -> None:
+    def __init__(self, frame: pd.DataFrame, positions: np.ndarray,
+                 taken: Mapping[str, np.ndarray] | None = None) -> None:
         self.frame, self.positions = frame, positions
-        self.cache: dict[str, object] = {}
+        self.cache: dict[str, object] = dict(taken or {})  # columns already taken at positions
         self.cleaned: dict[str, np.ndarray] = {}
 
     def __getitem__(self, column: str):
@@ -441,8 +442,8 @@ class _Rows:
         cols = np.array(self.columns, dtype=object)
         check_cols = [i for i, c in enumerate(self.columns) if self._fm(c) and self._fm(c).check]
         row_lists = _row_lists(winners, cols, (_J, _Q, _PENDING, _FLAG))
-        jcols = _Columns(self.ctx.jobsiteon, jpos_all)
-        qcols = _Columns(self.ctx.qbo, qpos_all)
+        jcols = _Columns(self.ctx.jobsiteon, jpos_all, raw_fast_columns(self.ctx, d.jobsiteon_fast))
+        qcols = _Columns(self.ctx.qbo, qpos_all, raw_fast_columns(self.ctx, d.qbo_fast))
         jclean = {c: jcols.clean(c) for c in self.columns}
         qclean = self._qbo_arrays(qcols, self.columns)
         pullable = {c: self.can_pull(c) for c in self.columns}
@@ -678,8 +679,9 @@ class _Rows:
         j_pos = m.j_unmatched
         if len(j_pos):
             j_alive = ctx.alive("jobsiteon")[j_pos]
-            hashes = m.content_hashes("jobsiteon", j_pos, np.ones(len(j_pos), dtype=bool))
-            jcols = _Columns(ctx.jobsiteon, j_pos)
+            fast = m.fast_values("jobsiteon", j_pos)
+            hashes = fingerprints(fast, np.ones(len(j_pos), dtype=bool))
+            jcols = _Columns(ctx.jobsiteon, j_pos, raw_fast_columns(ctx, fast))
             record_columns = ["id"] + columns
             records = zip(*[jcols.clean(c).tolist() for c in record_columns])
             j_alive, hashes = j_alive.tolist(), hashes.tolist()
@@ -708,8 +710,9 @@ class _Rows:
         q_pos = m.q_unmatched
         if len(q_pos):
             q_alive = ctx.alive("qbo")[q_pos]
-            hashes = m.content_hashes("qbo", q_pos, np.ones(len(q_pos), dtype=bool))
-            qcols = _Columns(ctx.qbo, q_pos)
+            fast = m.fast_values("qbo", q_pos)
+            hashes = fingerprints(fast, np.ones(len(q_pos), dtype=bool))
+            qcols = _Columns(ctx.qbo, q_pos, raw_fast_columns(ctx, fast))
             defaults = dict(spec.jobsiteon_defaults)
             arrays = self._qbo_arrays(qcols, columns)
             records = zip(*[arrays[c].tolist() for c in columns])

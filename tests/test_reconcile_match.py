@@ -162,3 +162,32 @@ def test_unlinked_records_link_by_the_exact_key_where_the_sql_prefilter_differs(
     plan = plan_customers([contact("c1", "Mark", "\tMark@Cho.com\n")], [customer("17", "Mark C", "mark@cho.com")])
     row = one(plan, jobsiteon_id="c1")
     assert (row["action"], row["match_key"]) == ("link", "email")
+
+
+def test_id_join_connection_falls_back_when_duckdb_lacks_the_optimizer_setting(monkeypatch):
+    """A DuckDB release that does not know the build/probe optimizer name still reconciles
+    (the setting is a speed-up only)."""
+    import threading
+
+    import duckdb
+
+    from qbo_pipeline.reconcile import match
+
+    real_connect = duckdb.connect
+    configs = []
+
+    def connect(*args, config=None, **kwargs):
+        configs.append(dict(config or {}))
+        if config and "disabled_optimizers" in config:
+            raise duckdb.ParserException('Optimizer type "build_side_probe_side" not recognized')
+        return real_connect(*args, config=config, **kwargs)
+
+    monkeypatch.setattr(match.duckdb, "connect", connect)
+    monkeypatch.setattr(match, "_local", threading.local())  # this thread's cached connection aside
+    plan = plan_customers(
+        [contact("c1", "Mark Cho", "mark@cho.com"), contact("c2", "Amy", "amy@x.com")],
+        [customer("17", "Mark Cho", "mark@cho.com"), customer("18", "Amy B", "amy@x.com")],
+        links=[("c1", "17")],
+    )
+    assert [("disabled_optimizers" in c) for c in configs] == [True, False]
+    assert (one(plan, jobsiteon_id="c1")["status"], one(plan, jobsiteon_id="c2")["action"]) == ("in_sync", "link")

@@ -673,15 +673,20 @@ class _Rows:
 
     # -- records without a twin -----------------------------------------------------------------
 
+    def _unmatched_columns(self, side: str, positions: np.ndarray) -> tuple[_Columns, np.ndarray]:
+        """Records without a twin: their columns and the content hash a create records."""
+        fast = self.m.fast_values(side, positions)
+        frame = self.ctx.jobsiteon if side == "jobsiteon" else self.ctx.qbo
+        columns = _Columns(frame, positions, raw_fast_columns(self.ctx, fast))
+        return columns, fingerprints(fast, np.ones(len(positions), dtype=bool))
+
     def unmatched(self) -> None:
         ctx, spec, m = self.ctx, self.spec, self.m
         columns = self.whole_record_columns()
         j_pos = m.j_unmatched
         if len(j_pos):
             j_alive = ctx.alive("jobsiteon")[j_pos]
-            fast = m.fast_values("jobsiteon", j_pos)
-            hashes = fingerprints(fast, np.ones(len(j_pos), dtype=bool))
-            jcols = _Columns(ctx.jobsiteon, j_pos, raw_fast_columns(ctx, fast))
+            jcols, hashes = self._unmatched_columns("jobsiteon", j_pos)
             record_columns = ["id"] + columns
             records = zip(*[jcols.clean(c).tolist() for c in record_columns])
             j_alive, hashes = j_alive.tolist(), hashes.tolist()
@@ -710,9 +715,7 @@ class _Rows:
         q_pos = m.q_unmatched
         if len(q_pos):
             q_alive = ctx.alive("qbo")[q_pos]
-            fast = m.fast_values("qbo", q_pos)
-            hashes = fingerprints(fast, np.ones(len(q_pos), dtype=bool))
-            qcols = _Columns(ctx.qbo, q_pos, raw_fast_columns(ctx, fast))
+            qcols, hashes = self._unmatched_columns("qbo", q_pos)
             defaults = dict(spec.jobsiteon_defaults)
             arrays = self._qbo_arrays(qcols, columns)
             records = zip(*[arrays[c].tolist() for c in columns])
